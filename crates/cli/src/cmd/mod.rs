@@ -1,0 +1,15 @@
+//! One module per verb.
+
+pub mod bench;
+pub mod corpus;
+pub mod demo;
+pub mod estimate;
+pub mod export;
+pub mod fit;
+pub mod import;
+pub mod plan;
+pub mod predict;
+pub mod report;
+pub mod runs;
+pub mod sweep;
+pub mod train;

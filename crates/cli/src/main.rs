@@ -1,0 +1,80 @@
+//! `isoflop`: scaling laws for language models, from measurement to plan.
+//!
+//! Each verb lives in its own file under `cmd/`; this file only parses and dispatches.
+//! Errors print their whole chain and exit with status 2 (bad input, missing file, refused
+//! option); nothing is left half-written, since every output file goes through
+//! [`output::write_atomic`].
+
+mod cmd;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Scaling laws for language models: measure, fit, plan, estimate, report.
+#[derive(Debug, Parser)]
+#[command(name = "isoflop", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Print one JSON document on stdout instead of human tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fit a scaling law to (N, D, loss) observations.
+    Fit(cmd::fit::Args),
+    /// Predict the loss of a model of N parameters trained on D tokens from a saved fit.
+    Predict(cmd::predict::Args),
+    /// Turn a compute budget (or a target loss) into the compute-optimal N and D.
+    Plan(cmd::plan::Args),
+    /// Estimate parameters, FLOPs, memory, parallel layouts, time, inference and storage.
+    Estimate(cmd::estimate::Args),
+    /// Fetch and inspect the training corpus.
+    Corpus(cmd::corpus::Args),
+    /// Train one GPT model on a token budget and measure it.
+    Train(cmd::train::Args),
+    /// Benchmarks of the hot loops.
+    Bench(cmd::bench::Args),
+    /// Plan and run a sweep of training runs.
+    Sweep(cmd::sweep::Args),
+    /// List the runs in the run store.
+    Runs(cmd::runs::Args),
+    /// Export stored runs as observations that `isoflop fit` reads.
+    Export(cmd::export::Args),
+    /// Import runs made by other tools into the run store.
+    Import(cmd::import::Args),
+    /// Write the HTML report of a sweep.
+    Report(cmd::report::Args),
+    /// Run the whole loop on a CPU: corpus, sweep, fit, plan, report.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let result = match cli.command {
+        Command::Fit(a) => cmd::fit::run(a, json),
+        Command::Predict(a) => cmd::predict::run(a, json),
+        Command::Plan(a) => cmd::plan::run(a, json),
+        Command::Estimate(a) => cmd::estimate::run(a, json),
+        Command::Corpus(a) => cmd::corpus::run(a, json),
+        Command::Train(a) => cmd::train::run(a, json),
+        Command::Bench(a) => cmd::bench::run(a, json),
+        Command::Sweep(a) => cmd::sweep::run(a, json),
+        Command::Runs(a) => cmd::runs::run(a, json),
+        Command::Export(a) => cmd::export::run(a, json),
+        Command::Import(a) => cmd::import::run(a, json),
+        Command::Report(a) => cmd::report::run(a, json),
+        Command::Demo(a) => cmd::demo::run(a, json),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(2);
+    }
+}

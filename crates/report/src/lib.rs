@@ -1,0 +1,2 @@
+//! isoflop-report: plots and the HTML report.
+#![deny(missing_docs)]
