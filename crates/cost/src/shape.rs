@@ -54,7 +54,7 @@ impl ModelShape {
         context: u64,
         tied_embeddings: bool,
     ) -> Result<Self> {
-        if n_head == 0 || d_model % n_head != 0 {
+        if n_head == 0 || !d_model.is_multiple_of(n_head) {
             return Err(Error::InvalidShape(format!(
                 "n_head = {n_head} does not divide d_model = {d_model}"
             )));
@@ -91,7 +91,7 @@ impl ModelShape {
                 return Err(Error::InvalidShape(format!("{name} must be positive, got 0")));
             }
         }
-        if self.n_head % self.n_kv_heads != 0 {
+        if !self.n_head.is_multiple_of(self.n_kv_heads) {
             return Err(Error::InvalidShape(format!(
                 "n_kv_heads = {} does not divide n_head = {}",
                 self.n_kv_heads, self.n_head

@@ -47,7 +47,7 @@ impl GptConfig {
         {
             return Err(Error::InvalidConfig(format!("every size must be positive, got {self:?}")));
         }
-        if self.d_model % self.n_head != 0 {
+        if !self.d_model.is_multiple_of(self.n_head) {
             return Err(Error::InvalidConfig(format!(
                 "n_head = {} does not divide d_model = {}",
                 self.n_head, self.d_model
