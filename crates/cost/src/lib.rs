@@ -14,10 +14,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod activations;
 mod error;
+mod flops;
 mod params;
 mod shape;
 
+pub use activations::Recompute;
 pub use error::{Error, Result};
+pub use flops::{FlopConvention, mfu};
 pub use params::ParamCounts;
 pub use shape::{Family, ModelShape};
