@@ -1,0 +1,74 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong when reading or writing the run store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// SQLite refused an operation; `context` says which.
+    #[error("run store {path}: {context}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What the store was doing.
+        context: String,
+        /// SQLite's own error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer isoflop whose schema this build does not know.
+    #[error(
+        "run store {path}: schema version {found} is newer than this isoflop understands \
+         (at most {supported}); upgrade isoflop"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// `PRAGMA user_version` found in the file.
+        found: u32,
+        /// The newest version this build migrates to.
+        supported: u32,
+    },
+    /// The store file does not exist (commands that only read never create one).
+    #[error("run store {0} does not exist (run `isoflop sweep run` or `isoflop import` first)")]
+    Missing(PathBuf),
+    /// A sweep name that is not in the store.
+    #[error("no sweep named {name:?} in {path} (known: {known})")]
+    UnknownSweep {
+        /// The database file.
+        path: PathBuf,
+        /// The name asked for.
+        name: String,
+        /// The names that exist, comma-separated.
+        known: String,
+    },
+    /// A run id that is not in the store.
+    #[error("no run with id {0} in the store")]
+    UnknownRun(i64),
+    /// A state change that the run's current status forbids.
+    #[error("run {id} ({key}) is {status}; cannot {action}")]
+    BadTransition {
+        /// Run id.
+        id: i64,
+        /// Run key within its sweep.
+        key: String,
+        /// Its current status.
+        status: String,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// A value read back from the store that cannot be decoded.
+    #[error("run store {path}: corrupt value in {what}: {message}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// Table and column.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,45 @@
+//! isoflop-store: the run store, one SQLite file that every sweep writes and every report
+//! reads.
+//!
+//! - [`Store`]: opens (and migrates) the file; WAL mode, `synchronous = FULL`.
+//! - [`Sweep`]: a named family of runs and the spec that planned them.
+//! - [`Run`], [`NewRun`], [`Metrics`]: one training run, its resolved config and what it
+//!   measured; [`RunStatus`] is its life, `pending → running → done | failed | diverged`.
+//! - [`CurvePoint`]: the evaluations along a run.
+//!
+//! Every state change is a single transaction: a process killed at any instant never loses a
+//! finished run and never leaves two copies of one (runs are unique per sweep and key, and a
+//! final run can never be claimed again).
+//!
+//! ```
+//! use isoflop_store::{Metrics, NewRun, RunFilter, RunStatus, Store};
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
+//! let sweep = store.upsert_sweep("demo", &serde_json::json!({"budgets": [1e12]})).unwrap();
+//! let run = NewRun {
+//!     key: "c1e12-n1e5".into(), config: serde_json::json!({}), params: 1e5,
+//!     tokens: 1e12 / 6e5, flops: 1e12, budget: Some(1e12), seed: 0, engine: None,
+//! };
+//! assert_eq!(store.plan_runs(sweep.id, &[run.clone()]).unwrap(), 1);
+//! assert_eq!(store.plan_runs(sweep.id, &[run]).unwrap(), 0); // planning twice adds nothing
+//! let id = store.runs(&RunFilter::default()).unwrap()[0].id;
+//! store.claim(id, "host", "0.1.0", "ckpt/c1e12-n1e5").unwrap();
+//! store.finish(id, &Metrics { loss: Some(2.5), ..Metrics::default() }, &[]).unwrap();
+//! assert_eq!(store.run(id).unwrap().status, RunStatus::Done);
+//! assert!(store.claim(id, "host", "0.1.0", "x").is_err()); // a finished run is never retrained
+//! ```
+#![deny(missing_docs)]
+
+mod curve;
+mod error;
+mod run;
+mod schema;
+mod status;
+mod store;
+
+pub use curve::CurvePoint;
+pub use error::{Error, Result};
+pub use run::{Metrics, NewRun, Run, RunFilter};
+pub use schema::SCHEMA_VERSION;
+pub use status::RunStatus;
+pub use store::{Store, Sweep};
