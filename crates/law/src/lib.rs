@@ -1,6 +1,55 @@
-//! isoflop-law: scaling-law forms, fitting, bootstrap and planning.
+//! isoflop-law: scaling-law forms, robust multi-start fitting, bootstrap intervals,
+//! Chinchilla's approaches 1 and 2, and compute-optimal planning.
+//!
+//! - [`Observation`], [`read_observations`]: (N, D, loss) rows from CSV or JSONL, validated.
+//! - [`Form`]: chinchilla, kaplan-n/d/c (± irreducible E), kaplan-nd, data-constrained,
+//!   sigmoid; each in its own file with its formula and paper.
+//! - [`fit()`] with [`FitOptions`] → [`Fit`]: summed Huber on log-loss, L-BFGS from every start
+//!   of Hoffmann et al.'s grid in parallel; [`bootstrap()`] for percentile intervals.
+//! - [`plan`]: compute-optimal N and D for a budget, a target loss, a fixed N, or with
+//!   inference in the bill.
+//! - [`approaches`]: approach 1 (envelope of training curves) and 2 (IsoFLOP parabolas).
+//!
+//! ```
+//! use isoflop_law::{fit, FitOptions, Form, Observation};
+//! // Ten runs of a law with E = 1.7, A = 400, B = 400, α = 0.34, β = 0.28.
+//! let law = |n: f64, d: f64| 1.7 + 400.0 / n.powf(0.34) + 400.0 / d.powf(0.28);
+//! let obs: Vec<Observation> = (0..12)
+//!     .map(|i| {
+//!         let n = 1e7 * 2f64.powi(i / 3);
+//!         let d = 20.0 * n * 2f64.powi(i % 3 - 1);
+//!         Observation::new(n, d, law(n, d))
+//!     })
+//!     .collect();
+//! let opts = FitOptions { grid_stride: 7, ..FitOptions::for_form(Form::Chinchilla) };
+//! let f = fit(&obs, &opts).unwrap();
+//! assert!((f.params["alpha"] - 0.34).abs() < 0.02);
+//! assert!((f.predict(1e9, 2e10) - law(1e9, 2e10)).abs() < 1e-3);
+//! ```
 #![deny(missing_docs)]
 
+pub mod approaches;
+mod bootstrap;
 mod error;
+mod fit;
+mod forms;
+mod holdout;
+mod huber;
+mod layout;
+mod objective;
+mod observation;
+mod optimizer;
+pub mod plan;
+pub mod synthetic;
 
+pub use bootstrap::{bootstrap, intervals_of, percentile_interval};
 pub use error::{Error, Result};
+pub use fit::{BootstrapSamples, Fit, FitOptions, fit};
+pub use forms::{
+    Form, KaplanVar, ParamSpec, R_D_STAR, R_N_STAR, SigmoidAxis, Transform, UNIQUE_TOKENS_PER_PARAM,
+};
+pub use holdout::{HeldOut, Holdout, evaluate_holdout, split_holdout};
+pub use huber::{HOFFMANN_DELTA, huber, huber_grad};
+pub use objective::Reduction;
+pub use observation::{ColumnNames, Observation, read_observations, sha256_file};
+pub use plan::Plan;

@@ -1,0 +1,96 @@
+//! Approach 1 (Hoffmann et al. 2022, section 3.1): the envelope of training curves.
+//!
+//! Each training-curve row is a point (C = 6·N·tokens-so-far, loss) of its run. On a grid of
+//! FLOP counts log-evenly spaced over the data, take the lowest loss any run reaches at that
+//! count (linear interpolation in ln C within each run's curve); that run's N is the
+//! compute-optimal N at that C and D = C/(6N). Power laws N_opt ∝ C^a, D_opt ∝ C^b are then
+//! fitted to the envelope. Hoffmann et al. used 1,500 FLOP values; the default here is 250.
+
+use super::{PowerLaw, fit_power_law};
+use crate::{Error, Observation, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One point of the envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvelopePoint {
+    /// FLOPs.
+    pub compute: f64,
+    /// The lowest loss reached at that compute.
+    pub loss: f64,
+    /// The parameters of the run that reached it.
+    pub n: f64,
+    /// Tokens at that compute, C / (6N).
+    pub d: f64,
+    /// The run's id.
+    pub run: String,
+}
+
+/// The envelope and the power laws fitted to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Envelope points, by increasing compute.
+    pub points: Vec<EnvelopePoint>,
+    /// N_opt = k · C^a.
+    pub n_opt: PowerLaw,
+    /// D_opt = k · C^b.
+    pub d_opt: PowerLaw,
+}
+
+/// Approach 1 on training-curve rows (`run` groups rows; `tokens`, else `D`, is tokens so far).
+pub fn envelope(obs: &[Observation], grid_points: usize) -> Result<Envelope> {
+    if grid_points < 2 {
+        return Err(Error::InvalidOption("the envelope needs at least 2 FLOP grid points".into()));
+    }
+    let mut runs: BTreeMap<String, (f64, Vec<(f64, f64)>)> = BTreeMap::new();
+    for (i, o) in obs.iter().enumerate() {
+        let id = o.run.clone().unwrap_or_else(|| format!("row{}", i + 1));
+        let tokens = o.tokens.unwrap_or(o.d);
+        let entry = runs.entry(id.clone()).or_insert((o.n, Vec::new()));
+        if entry.0 != o.n {
+            return Err(Error::InvalidData(format!(
+                "run `{id}` has rows with different N ({} and {})",
+                entry.0, o.n
+            )));
+        }
+        entry.1.push(((6.0 * o.n * tokens).ln(), o.loss));
+    }
+    for (_, curve) in runs.values_mut() {
+        curve.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let lo = runs.values().map(|r| r.1[0].0).fold(f64::INFINITY, f64::min);
+    let hi = runs.values().map(|r| r.1[r.1.len() - 1].0).fold(f64::NEG_INFINITY, f64::max);
+    let mut points = Vec::new();
+    for g in 0..grid_points {
+        let x = lo + (hi - lo) * g as f64 / (grid_points - 1) as f64;
+        let best = runs
+            .iter()
+            .filter_map(|(id, (n, curve))| interpolate(curve, x).map(|l| (l, *n, id)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((loss, n, id)) = best {
+            let c = x.exp();
+            points.push(EnvelopePoint { compute: c, loss, n, d: c / (6.0 * n), run: id.clone() });
+        }
+    }
+    let cs: Vec<f64> = points.iter().map(|p| p.compute).collect();
+    let n_opt = fit_power_law(&cs, &points.iter().map(|p| p.n).collect::<Vec<_>>())?;
+    let d_opt = fit_power_law(&cs, &points.iter().map(|p| p.d).collect::<Vec<_>>())?;
+    Ok(Envelope { points, n_opt, d_opt })
+}
+
+/// Loss of a curve (sorted (ln C, loss) pairs) at ln C = x, if x lies within it.
+fn interpolate(curve: &[(f64, f64)], x: f64) -> Option<f64> {
+    let (first, last) = (curve.first()?, curve.last()?);
+    if x < first.0 || x > last.0 {
+        return None;
+    }
+    let i = curve.partition_point(|p| p.0 < x);
+    if i == 0 {
+        return Some(first.1);
+    }
+    let (a, b) = (curve[i - 1], curve[i.min(curve.len() - 1)]);
+    if b.0 == a.0 {
+        return Some(a.1.min(b.1));
+    }
+    Some(a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0))
+}

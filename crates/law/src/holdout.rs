@@ -1,0 +1,89 @@
+//! Extrapolation check: fit on the smaller runs, predict the largest, compare.
+//!
+//! Relative error = (predicted − actual) / actual, in loss units (nats per token).
+
+use crate::{Error, Fit, Observation, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which rows to hold out.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Holdout {
+    /// Rows whose compute C (FLOPs) is above this.
+    AboveCompute(f64),
+    /// The K rows of largest compute.
+    TopK(usize),
+}
+
+/// One held-out row: what the fit on the other rows predicted for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    /// Parameters.
+    pub n: f64,
+    /// Tokens.
+    pub d: f64,
+    /// FLOPs.
+    pub compute: f64,
+    /// Measured loss.
+    pub actual: f64,
+    /// Predicted loss.
+    pub predicted: f64,
+    /// (predicted − actual) / actual.
+    pub rel_err: f64,
+    /// Bootstrap 95% interval of the prediction, when the fit has samples.
+    pub interval: Option<[f64; 2]>,
+}
+
+/// Splits rows into (fit on, held out); both must be non-empty.
+pub fn split_holdout(
+    obs: &[Observation],
+    how: Holdout,
+) -> Result<(Vec<Observation>, Vec<Observation>)> {
+    let mut idx: Vec<usize> = (0..obs.len()).collect();
+    let held: Vec<bool> = match how {
+        Holdout::AboveCompute(c) => {
+            if !(c > 0.0 && c.is_finite()) {
+                return Err(Error::InvalidOption(format!("holdout compute must be > 0, got {c}")));
+            }
+            obs.iter().map(|o| o.compute() > c).collect()
+        }
+        Holdout::TopK(k) => {
+            idx.sort_by(|&a, &b| obs[b].compute().total_cmp(&obs[a].compute()));
+            let mut h = vec![false; obs.len()];
+            for &i in idx.iter().take(k) {
+                h[i] = true;
+            }
+            h
+        }
+    };
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (o, h) in obs.iter().zip(held) {
+        if h { test.push(o.clone()) } else { train.push(o.clone()) }
+    }
+    if test.is_empty() {
+        return Err(Error::InvalidOption(format!("holdout {how:?} holds out no rows")));
+    }
+    if train.is_empty() {
+        return Err(Error::InvalidOption(format!("holdout {how:?} leaves no rows to fit on")));
+    }
+    Ok((train, test))
+}
+
+/// Predictions of `fit` for held-out rows.
+pub fn evaluate_holdout(fit: &Fit, test: &[Observation]) -> Vec<HeldOut> {
+    test.iter()
+        .map(|o| {
+            let predicted = fit.predict_obs(o);
+            let actual = if fit.form.log_space() { o.loss } else { o.metric.unwrap_or(f64::NAN) };
+            HeldOut {
+                n: o.n,
+                d: o.d,
+                compute: o.compute(),
+                actual,
+                predicted,
+                rel_err: (predicted - actual) / actual,
+                interval: fit.predict_interval_obs(o),
+            }
+        })
+        .collect()
+}
