@@ -1,0 +1,196 @@
+//! What every chart shares: the drawing contract, SVG and PNG rendering, axes, colours and
+//! number formats.
+//!
+//! A chart is drawn once per backend from the same code: into a string for the inline SVG
+//! and into a PNG file beside the HTML.
+
+use crate::font::{self, FAMILY};
+use crate::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::ops::Range;
+use std::path::Path;
+
+/// What a chart's drawing code returns; plotters' errors differ per backend.
+pub(crate) type DrawResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// A chart: an id (used for file names and the HTML anchor) and drawing code for any backend.
+pub(crate) trait Plot {
+    /// File-name-safe id, e.g. `isoflop`.
+    const ID: &'static str;
+    /// Width and height in pixels.
+    const SIZE: (u32, u32) = (860, 520);
+
+    /// Draws the chart on `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static;
+}
+
+/// Renders `plot` as an SVG document (a string to inline in the HTML).
+pub(crate) fn render_svg<P: Plot>(plot: &P) -> Result<String> {
+    font::ensure_registered();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, P::SIZE).into_drawing_area();
+        plot.draw(&root).map_err(|e| plot_err::<P>(&*e))?;
+        root.present().map_err(|e| plot_err::<P>(&e))?;
+    }
+    Ok(svg)
+}
+
+/// Renders `plot` as a PNG at `path` (through a temporary file and a rename, so a reader
+/// never sees half a picture). Drawn at twice the SVG's size for sharp text.
+pub(crate) fn render_png<P: Plot>(plot: &P, path: &Path) -> Result<()> {
+    font::ensure_registered();
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart.png");
+    let tmp = dir.join(format!(".{name}.{}.tmp.png", std::process::id()));
+    let result = (|| {
+        let (w, h) = P::SIZE;
+        // Twice the SVG's size; the drawing code scales fonts and strokes with the area.
+        let root = BitMapBackend::new(&tmp, (w * 2, h * 2)).into_drawing_area();
+        plot.draw(&root).map_err(|e| plot_err::<P>(&*e))?;
+        root.present().map_err(|e| plot_err::<P>(&e))?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+fn plot_err<P: Plot>(e: &dyn std::fmt::Display) -> Error {
+    Error::Plot { chart: P::ID, message: e.to_string() }
+}
+
+/// Font sizes, scaled with the drawing area so the PNG (twice as large) looks like the SVG.
+pub(crate) struct Fonts {
+    pub(crate) scale: f64,
+}
+
+impl Fonts {
+    pub(crate) fn of<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>) -> Self {
+        let (w, _) = root.dim_in_pixel();
+        Self { scale: (w as f64 / 860.0).max(0.5) }
+    }
+    pub(crate) fn px(&self, size: f64) -> f64 {
+        size * self.scale
+    }
+    pub(crate) fn title(&self) -> (&'static str, f64) {
+        (FAMILY, self.px(18.0))
+    }
+    pub(crate) fn label(&self) -> (&'static str, f64) {
+        (FAMILY, self.px(13.0))
+    }
+    pub(crate) fn u(&self, v: f64) -> u32 {
+        (v * self.scale).round().max(1.0) as u32
+    }
+    pub(crate) fn i(&self, v: f64) -> i32 {
+        (v * self.scale).round().max(1.0) as i32
+    }
+}
+
+/// A range covering `values` on a log axis, padded by `pad` (a factor) on each side.
+pub(crate) fn log_range(values: impl IntoIterator<Item = f64>, pad: f64) -> Range<f64> {
+    let (lo, hi) = min_max(values.into_iter().filter(|v| v.is_finite() && *v > 0.0));
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if hi > lo => lo / pad..hi * pad,
+        (Some(v), _) => v / 2.0..v * 2.0,
+        _ => 1.0..10.0,
+    }
+}
+
+/// A range covering `values` on a linear axis, padded by `frac` of its span on each side.
+pub(crate) fn lin_range(values: impl IntoIterator<Item = f64>, frac: f64) -> Range<f64> {
+    let (lo, hi) = min_max(values.into_iter().filter(|v| v.is_finite()));
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if hi > lo => {
+            let pad = (hi - lo) * frac;
+            lo - pad..hi + pad
+        }
+        (Some(v), _) => v - 0.5_f64.max(v.abs() * 0.1)..v + 0.5_f64.max(v.abs() * 0.1),
+        _ => 0.0..1.0,
+    }
+}
+
+fn min_max(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    values.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
+        (Some(lo.map_or(v, |l| l.min(v))), Some(hi.map_or(v, |h| h.max(v))))
+    })
+}
+
+/// Compact scientific notation for axis labels and tables: `3e12`, `1.5e5`, `420`.
+pub fn fmt_sci(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-2) {
+        let s = format!("{v:.1e}");
+        // 3.0e12 → 3e12
+        s.replacen(".0e", "e", 1)
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// A colour for position `t` in [0, 1] along a perceptually ordered ramp (close to viridis:
+/// dark purple for small models to yellow for large ones).
+pub(crate) fn ramp(t: f64) -> RGBColor {
+    // Five anchors of matplotlib's viridis map (van der Walt & Smith 2015), interpolated.
+    const ANCHORS: [(u8, u8, u8); 5] =
+        [(68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37)];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 } * (ANCHORS.len() - 1) as f64;
+    let i = (t.floor() as usize).min(ANCHORS.len() - 2);
+    let f = t - i as f64;
+    let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
+    let (a, b) = (ANCHORS[i], ANCHORS[i + 1]);
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// Position of `v` between `lo` and `hi` on a log scale, in [0, 1].
+pub(crate) fn log_pos(v: f64, lo: f64, hi: f64) -> f64 {
+    if hi <= lo { 0.5 } else { ((v.ln() - lo.ln()) / (hi.ln() - lo.ln())).clamp(0.0, 1.0) }
+}
+
+/// Distinct colours for categories (budgets).
+pub(crate) fn category(i: usize) -> RGBColor {
+    const COLOURS: [(u8, u8, u8); 8] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+    ];
+    let (r, g, b) = COLOURS[i % COLOURS.len()];
+    RGBColor(r, g, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(fmt_sci(3e12), "3e12");
+        assert_eq!(fmt_sci(1.5e5), "1.5e5");
+        assert_eq!(fmt_sci(420.0), "420");
+        assert_eq!(fmt_sci(2.345), "2.345");
+    }
+
+    #[test]
+    fn ranges() {
+        let r = log_range([10.0, 1000.0], 2.0);
+        assert_eq!((r.start, r.end), (5.0, 2000.0));
+        let r = lin_range([1.0, 3.0], 0.5);
+        assert_eq!((r.start, r.end), (0.0, 4.0));
+        assert_eq!(ramp(0.0), RGBColor(68, 1, 84));
+        assert_eq!(ramp(1.0), RGBColor(253, 231, 37));
+    }
+}

@@ -1,0 +1,91 @@
+//! The fitted law: predicted loss against tokens for each model size, with its 95%
+//! bootstrap band, over the runs it was fitted to.
+//!
+//! For a Chinchilla fit this draws L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022 eq. 2)
+//! along D at each trained N; the band is the 2.5–97.5 percentile of the bootstrap refits'
+//! predictions at each point (Besiroglu et al. 2024 report their intervals the same way).
+
+use crate::ReportInput;
+use crate::chart::{DrawResult, Fonts, Plot, fmt_sci, lin_range, log_pos, log_range, ramp};
+use crate::charts::compute::n_span;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub(crate) struct LawCurves<'a>(pub(crate) &'a ReportInput);
+
+impl Plot for LawCurves<'_> {
+    const ID: &'static str = "law";
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        let input = self.0;
+        let curves = &input.law_curves;
+        let f = Fonts::of(root);
+        root.fill(&WHITE)?;
+        let x = log_range(
+            curves
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| p[0]).chain(c.observed.iter().map(|p| p[0]))),
+            1.1,
+        );
+        let y = lin_range(
+            curves.iter().flat_map(|c| {
+                c.points
+                    .iter()
+                    .flat_map(|p| [p[1], p[2], p[3]])
+                    .chain(c.observed.iter().map(|p| p[1]))
+            }),
+            0.05,
+        );
+        let (n_lo, n_hi) = n_span(input);
+        let caption = match &input.law_formula {
+            Some(_) => "Fitted law: loss against tokens per model size (95% bootstrap band)",
+            None => "Fitted law",
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, f.title())
+            .margin(f.u(12.0))
+            .x_label_area_size(f.u(44.0))
+            .y_label_area_size(f.u(56.0))
+            .build_cartesian_2d(x.log_scale(), y)?;
+        chart
+            .configure_mesh()
+            .x_desc("training tokens D")
+            .y_desc("validation loss (nats/token)")
+            .x_label_formatter(&|v| fmt_sci(*v))
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .label_style(f.label())
+            .axis_desc_style(f.label())
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        for c in curves {
+            let colour = ramp(log_pos(c.n, n_lo, n_hi));
+            if c.points.iter().any(|p| p[3] > p[2]) {
+                let mut band: Vec<(f64, f64)> = c.points.iter().map(|p| (p[0], p[3])).collect();
+                band.extend(c.points.iter().rev().map(|p| (p[0], p[2])));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled())))?;
+            }
+            let line: Vec<(f64, f64)> = c.points.iter().map(|p| (p[0], p[1])).collect();
+            chart
+                .draw_series(LineSeries::new(line, colour.stroke_width(f.u(1.5))))?
+                .label(format!("N = {}", fmt_sci(c.n)))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
+                });
+            chart.draw_series(
+                c.observed.iter().map(|p| Circle::new((p[0], p[1]), f.i(4.0), colour.filled())),
+            )?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(f.label())
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        Ok(())
+    }
+}

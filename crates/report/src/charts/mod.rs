@@ -1,0 +1,7 @@
+//! The report's charts, one per file.
+
+pub(crate) mod compute;
+pub(crate) mod isoflop;
+pub(crate) mod law;
+pub(crate) mod optimal;
+pub(crate) mod residuals;

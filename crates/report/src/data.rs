@@ -1,0 +1,180 @@
+//! What a report shows: plain, precomputed series and tables.
+//!
+//! The report draws; it does not fit. The caller (the `isoflop` binary) fits the law, runs
+//! the bootstrap and the approaches, evaluates every curve and band, and hands the results
+//! over in a [`ReportInput`]. This keeps the crate free of fitting code and makes every
+//! chart a pure function of data that can be saved (`report.json`) and checked.
+//!
+//! Units: N in parameters, D in tokens, C in FLOPs, losses in nats per token.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportInput {
+    /// Title: usually the sweep's name (escaped on output).
+    pub title: String,
+    /// Who made it, e.g. `isoflop 0.1.0`.
+    pub generator: String,
+    /// Short facts shown under the title: (label, value).
+    pub summary: Vec<(String, String)>,
+    /// Warnings worth a reader's attention (excluded runs, refused budgets).
+    pub notes: Vec<String>,
+    /// Every run of the sweep, whatever its status.
+    pub runs: Vec<RunRow>,
+    /// Training curves against compute (approach 1's input).
+    pub curves: Vec<CurveSeries>,
+    /// The compute-optimal frontier: the least loss reached at each compute, ascending C.
+    pub frontier: Vec<[f64; 2]>,
+    /// IsoFLOP profiles, one per budget (approach 2).
+    pub isoflop: Vec<IsoflopProfile>,
+    /// The fitted law's curves of loss against D, one per model size.
+    pub law_curves: Vec<LawCurve>,
+    /// Compute-optimal N and D against C, with intervals.
+    pub optimal: Option<OptimalScaling>,
+    /// Residuals of the fit, one per fitted run.
+    pub residuals: Vec<Residual>,
+    /// Held-out runs: predicted against actual.
+    pub extrapolation: Vec<Extrapolation>,
+    /// The plan for larger budgets.
+    pub plan: Vec<PlanRow>,
+    /// The fitted law's parameters: (name, value, optional 95% interval).
+    pub law_params: Vec<(String, f64, Option<[f64; 2]>)>,
+    /// The law's name and formula, e.g. `chinchilla: L = E + A/N^α + B/D^β`.
+    pub law_formula: Option<String>,
+}
+
+/// One run in the run table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    /// Run key.
+    pub key: String,
+    /// Status (pending, running, done, failed, diverged).
+    pub status: String,
+    /// Why it failed or diverged.
+    pub reason: Option<String>,
+    /// Parameters.
+    pub n: f64,
+    /// Tokens.
+    pub d: f64,
+    /// FLOPs.
+    pub c: f64,
+    /// IsoFLOP budget.
+    pub budget: Option<f64>,
+    /// Final validation loss.
+    pub loss: Option<f64>,
+    /// Wall seconds.
+    pub wall_seconds: Option<f64>,
+    /// Tokens per second.
+    pub tokens_per_second: Option<f64>,
+    /// Whether the fit used it.
+    pub fitted: bool,
+    /// Whether it was held out of the fit to test extrapolation.
+    pub held_out: bool,
+}
+
+/// One training curve: (C, loss) points of one run, C = 6·N·tokens so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurveSeries {
+    /// Run key.
+    pub key: String,
+    /// The run's parameters (colours the curve).
+    pub n: f64,
+    /// (compute, loss) points, ascending compute.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// One IsoFLOP budget: runs of equal compute, a parabola of loss in ln N, its vertex.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsoflopProfile {
+    /// The budget, FLOPs.
+    pub budget: f64,
+    /// (N, loss) of the runs.
+    pub points: Vec<[f64; 2]>,
+    /// Parabola coefficients: loss = c0 + c1·ln N + c2·(ln N)².
+    pub parabola: Option<[f64; 3]>,
+    /// The vertex (N*, loss*), when it lies inside the sampled N range.
+    pub vertex: Option<[f64; 2]>,
+}
+
+/// The fitted law's loss against D for one model size, with a bootstrap band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LawCurve {
+    /// Parameters.
+    pub n: f64,
+    /// (D, loss, lo, hi) points, ascending D; lo/hi are the 95% bootstrap band (equal to loss
+    /// when there is no bootstrap).
+    pub points: Vec<[f64; 4]>,
+    /// Observed (D, loss) of runs of this size.
+    pub observed: Vec<[f64; 2]>,
+}
+
+/// N_opt(C) and D_opt(C) with intervals, the fitted exponents and the IsoFLOP vertices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimalScaling {
+    /// (C, N_opt, lo, hi), ascending C.
+    pub n_opt: Vec<[f64; 4]>,
+    /// (C, D_opt, lo, hi), ascending C.
+    pub d_opt: Vec<[f64; 4]>,
+    /// IsoFLOP vertices (C, N*) measured by approach 2.
+    pub n_vertices: Vec<[f64; 2]>,
+    /// IsoFLOP vertices (C, D*) measured by approach 2.
+    pub d_vertices: Vec<[f64; 2]>,
+    /// Fitted exponent a of N_opt ∝ C^a, with its interval.
+    pub a: Option<(f64, Option<[f64; 2]>)>,
+    /// Fitted exponent b of D_opt ∝ C^b, with its interval.
+    pub b: Option<(f64, Option<[f64; 2]>)>,
+}
+
+/// One fitted run's residual.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Residual {
+    /// Run key.
+    pub key: String,
+    /// Parameters.
+    pub n: f64,
+    /// FLOPs.
+    pub c: f64,
+    /// ln(predicted) − ln(actual).
+    pub log_residual: f64,
+}
+
+/// A held-out run: what the fit predicted, what the run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extrapolation {
+    /// Run key.
+    pub key: String,
+    /// Parameters.
+    pub n: f64,
+    /// Tokens.
+    pub d: f64,
+    /// FLOPs.
+    pub c: f64,
+    /// Measured loss.
+    pub actual: f64,
+    /// Predicted loss.
+    pub predicted: f64,
+    /// 95% interval of the prediction.
+    pub interval: Option<[f64; 2]>,
+    /// (predicted − actual) / actual.
+    pub rel_err: f64,
+}
+
+/// The compute-optimal plan for one budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRow {
+    /// Budget, FLOPs.
+    pub compute: f64,
+    /// Compute-optimal parameters.
+    pub n_opt: f64,
+    /// Its interval.
+    pub n_interval: Option<[f64; 2]>,
+    /// Compute-optimal tokens.
+    pub d_opt: f64,
+    /// Its interval.
+    pub d_interval: Option<[f64; 2]>,
+    /// Predicted loss.
+    pub loss: f64,
+    /// Its interval.
+    pub loss_interval: Option<[f64; 2]>,
+}

@@ -1,0 +1,146 @@
+//! Drawing every chart and writing the report: `report.html` plus one PNG per chart beside
+//! it (`report-isoflop.png`, …). Each file is written to a temporary name and renamed, so an
+//! interrupted report never leaves half a file behind.
+
+use crate::chart::{Plot, render_png, render_svg};
+use crate::charts::{compute, isoflop, law, optimal, residuals};
+use crate::html::{Figure, document};
+use crate::{Error, ReportInput, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What [`write_report`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The HTML file.
+    pub html: PathBuf,
+    /// The PNGs, one per drawn chart.
+    pub pngs: Vec<PathBuf>,
+    /// Ids of the charts drawn.
+    pub charts: Vec<&'static str>,
+    /// Charts left out, with the reason (no data for them).
+    pub missing: Vec<(&'static str, String)>,
+}
+
+/// The report's charts in page order: id, title, caption, and why it would be missing.
+fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str, Option<String>)> {
+    let has_loss = input.runs.iter().any(|r| r.loss.is_some());
+    vec![
+        (
+            compute::LossVsCompute::ID,
+            "Loss against compute",
+            "Each run's validation curve against C = 6·N·tokens, coloured by size (dark: small, \
+             yellow: large); dots are final losses; the black line is the least loss reached at \
+             each compute (Hoffmann et al. 2022, approach 1).",
+            (!has_loss).then(|| "no finished run has a loss".to_string()),
+        ),
+        (
+            isoflop::IsoflopCurves::ID,
+            "IsoFLOP profiles",
+            "Final loss against model size at fixed compute; lines are parabolas in ln N, \
+             triangles their vertices, the compute-optimal size per budget (approach 2).",
+            input.isoflop.is_empty().then(|| "the sweep has no IsoFLOP budgets".to_string()),
+        ),
+        (
+            law::LawCurves::ID,
+            "Fitted law",
+            "The fitted law's loss against tokens at each trained size, with the 95% bootstrap \
+             band; dots are the runs (approach 3).",
+            input.law_curves.is_empty().then(|| "no law was fitted".to_string()),
+        ),
+        (
+            optimal::Optimal::ID,
+            "Compute-optimal N and D",
+            "N_opt(C) and D_opt(C) from the fitted law with 95% bootstrap bands, the IsoFLOP \
+             vertices, and the Chinchilla (0.50/0.50) and Kaplan (0.73/0.27) reference slopes \
+             anchored at the middle of the fitted line.",
+            match &input.optimal {
+                Some(o) if !o.n_opt.is_empty() => None,
+                _ => Some("no law was fitted".to_string()),
+            },
+        ),
+        (
+            residuals::Residuals::ID,
+            "Residuals",
+            "ln(predicted) − ln(actual) of every fitted run against compute; a trend means \
+             the law's form misses something.",
+            input.residuals.is_empty().then(|| "no law was fitted".to_string()),
+        ),
+    ]
+}
+
+fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<String>> {
+    fn one<P: Plot>(p: P, png: Option<&Path>) -> Result<Option<String>> {
+        match png {
+            Some(path) => render_png(&p, path).map(|()| None),
+            None => render_svg(&p).map(Some),
+        }
+    }
+    match id {
+        compute::LossVsCompute::ID => one(compute::LossVsCompute(input), png),
+        isoflop::IsoflopCurves::ID => one(isoflop::IsoflopCurves(input), png),
+        law::LawCurves::ID => one(law::LawCurves(input), png),
+        optimal::Optimal::ID => one(optimal::Optimal(input), png),
+        _ => one(residuals::Residuals(input), png),
+    }
+}
+
+/// The report as one HTML string (charts inline as SVG), without writing PNGs.
+pub fn render_html(input: &ReportInput) -> Result<String> {
+    let mut figs = Vec::new();
+    for (id, title, caption, missing) in figures(input) {
+        let svg = match missing {
+            Some(why) => Err(why),
+            None => Ok(draw(id, input, None)?.unwrap_or_default()),
+        };
+        figs.push(Figure { id, title, caption, svg, png: None });
+    }
+    Ok(document(input, &figs))
+}
+
+/// Writes the report to `html` and its charts as PNGs beside it, named
+/// `<stem>-<chart>.png`. Refuses an input without a single run.
+pub fn write_report(input: &ReportInput, html: &Path) -> Result<Written> {
+    if input.runs.is_empty() {
+        return Err(Error::Empty(format!("sweep {:?} has no runs", input.title)));
+    }
+    let dir = html.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
+    let stem = html.file_stem().and_then(|s| s.to_str()).unwrap_or("report").to_string();
+    let mut written =
+        Written { html: html.to_path_buf(), pngs: vec![], charts: vec![], missing: vec![] };
+    let mut figs = Vec::new();
+    for (id, title, caption, missing) in figures(input) {
+        if let Some(why) = missing {
+            written.missing.push((id, why.clone()));
+            figs.push(Figure { id, title, caption, svg: Err(why), png: None });
+            continue;
+        }
+        let svg = draw(id, input, None)?.unwrap_or_default();
+        let png_name = format!("{stem}-{id}.png");
+        let png_path = dir.join(&png_name);
+        draw(id, input, Some(&png_path))?;
+        written.pngs.push(png_path);
+        written.charts.push(id);
+        figs.push(Figure { id, title, caption, svg: Ok(svg), png: Some(png_name) });
+    }
+    let doc = document(input, &figs);
+    write_atomic(html, doc.as_bytes())?;
+    Ok(written)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report.html");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
