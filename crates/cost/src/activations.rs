@@ -79,3 +79,127 @@ impl FromStr for Recompute {
         }
     }
 }
+
+use crate::{Layout, ModelShape};
+
+/// Activation bytes of one transformer layer for one micro-batch, 16-bit activations
+/// (Korthikanti et al. 2022 Table 2; see the module docs).
+pub fn layer_activation_bytes(shape: &ModelShape, layout: &Layout) -> f64 {
+    let (s, b, h) = (layout.seq as f64, layout.micro_batch as f64, shape.d_model as f64);
+    let (a, t) = (shape.n_head as f64, layout.tp as f64);
+    let sbh = s * b * h;
+    if layout.recompute == Recompute::Full {
+        // Only the layer input is kept; sequence parallelism splits it over the t ranks.
+        return if layout.sequence_parallel { 2.0 * sbh / t } else { 2.0 * sbh };
+    }
+    // The s×s scores, softmax output and dropout mask: 5as/h per sbh, split over t.
+    let scores = if layout.recompute == Recompute::Selective || layout.flash_attention {
+        0.0
+    } else {
+        5.0 * a * s / (h * t)
+    };
+    let rest = if layout.sequence_parallel { 34.0 / t } else { 10.0 + 24.0 / t };
+    sbh * (rest + scores)
+}
+
+/// Activation bytes held by the busiest GPU (the first pipeline stage) at the peak of a step:
+/// its layers' activations for every micro-batch in flight, the embedding's dropout mask, and
+/// the output layer's logits when there is a single stage (Korthikanti et al. 2022 §4.2.3, §4.3).
+/// `activation_bytes` is the bytes per value (2 for 16-bit training, 4 for fp32): Table 2 assumes 2.
+pub fn activation_bytes_per_gpu(shape: &ModelShape, layout: &Layout, activation_bytes: f64) -> f64 {
+    let (p, t) = (layout.pp as f64, layout.tp as f64);
+    let (s, b, h) = (layout.seq as f64, layout.micro_batch as f64, shape.d_model as f64);
+    let sbh = s * b * h;
+    let layers_per_stage = shape.n_layer as f64 / p;
+    // 1F1B: the first stage holds min(p, m) micro-batches' activations.
+    let in_flight = p.min(layout.micro_batches() as f64);
+    let interleave =
+        if layout.interleave > 1 { 1.0 + (p - 1.0) / (p * layout.interleave as f64) } else { 1.0 };
+    let layers = layers_per_stage * in_flight * interleave * layer_activation_bytes(shape, layout);
+    // The embedding's dropout mask: sbh·p/t with sequence parallelism (§4.3); without it the
+    // mask is replicated over the t ranks.
+    let embedding = if layout.sequence_parallel { sbh * in_flight / t } else { sbh * in_flight };
+    // Output layer: 4sbh/t · (1 + v/h) (§4.3), only on the first stage when p = 1.
+    let output = if layout.pp == 1 { 4.0 * sbh / t * (1.0 + shape.vocab as f64 / h) } else { 0.0 };
+    (layers + embedding + output) * activation_bytes / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Korthikanti et al. 2022 Table 3: GPT models with s = 2048, v = 51,200, t = 8, b = 1.
+    fn korthikanti(heads: u64, hidden: u64, layers: u64, pp: u64) -> (ModelShape, Layout) {
+        let shape = ModelShape::gpt2(layers, hidden, heads, 51_200, 2048, true).unwrap();
+        let layout =
+            Layout { tp: 8, pp, dp: 1, micro_batch: 1, ..Layout::single(pp.max(4) * 4, 2048) };
+        (shape, layout)
+    }
+
+    #[test]
+    fn table2_per_layer_175b() {
+        // GPT-3 175B row of Table 3: a = 96, h = 12288, s = 2048, b = 1, t = 8.
+        // sbh = 2048 · 12288 = 25,165,824; 5as/h = 5 · 96 · 2048 / 12288 = 80.
+        let (shape, base) = korthikanti(96, 12288, 96, 8);
+        let sbh = 25_165_824.0;
+        // Tensor parallel only: sbh(10 + 24/8 + 80/8) = 23·sbh.
+        assert_eq!(layer_activation_bytes(&shape, &base), 23.0 * sbh);
+        // + sequence parallel: sbh(34/8 + 80/8) = 14.25·sbh.
+        let sp = Layout { sequence_parallel: true, ..base };
+        assert_eq!(layer_activation_bytes(&shape, &sp), 14.25 * sbh);
+        // + selective recomputation: sbh·34/8.
+        let sel = Layout { recompute: Recompute::Selective, ..sp };
+        assert_eq!(layer_activation_bytes(&shape, &sel), 4.25 * sbh);
+        // Tensor parallel + selective, no sequence parallel: sbh(10 + 24/8).
+        let tsel = Layout { recompute: Recompute::Selective, ..base };
+        assert_eq!(layer_activation_bytes(&shape, &tsel), 13.0 * sbh);
+        // Full recomputation keeps the 2sbh layer input.
+        let full = Layout { recompute: Recompute::Full, ..base };
+        assert_eq!(layer_activation_bytes(&shape, &full), 2.0 * sbh);
+        // Flash attention drops the 5as/h term like selective recomputation.
+        let flash = Layout { flash_attention: true, ..sp };
+        assert_eq!(layer_activation_bytes(&shape, &flash), 4.25 * sbh);
+        // No parallelism at all: sbh(34 + 5as/h) = 114·sbh.
+        let single = Layout::single(1, 2048);
+        assert_eq!(layer_activation_bytes(&shape, &single), 114.0 * sbh);
+    }
+
+    #[test]
+    fn five_fold_reduction_on_all_four_models() {
+        // Korthikanti et al. 2022 abstract and Figure 7: sequence parallelism with selective
+        // recomputation cuts activation memory about 5x against tensor parallelism alone for
+        // their 22B, 175B, 530B and 1T models (Table 3: heads, hidden, layers, pipeline size).
+        // Per layer the ratio is (10 + 24/8 + 5as/(8h)) / (34/8): 22B → 26.33/4.25 = 6.2,
+        // 175B → 23/4.25 = 5.4, 530B and 1T → 21/4.25 = 4.9.
+        for (heads, hidden, layers, pp, ratio) in [
+            (64, 6144, 48, 1, 26.0 / 4.25 + 1.0 / (3.0 * 4.25)),
+            (96, 12288, 96, 8, 23.0 / 4.25),
+            (128, 20480, 105, 35, 21.0 / 4.25),
+            (160, 25600, 128, 64, 21.0 / 4.25),
+        ] {
+            let (shape, base) = korthikanti(heads, hidden, layers, pp);
+            let present =
+                Layout { sequence_parallel: true, recompute: Recompute::Selective, ..base };
+            let r =
+                layer_activation_bytes(&shape, &base) / layer_activation_bytes(&shape, &present);
+            assert!((r - ratio).abs() < 1e-9, "{heads} heads: {r} vs {ratio}");
+            assert!((4.5..6.5).contains(&r));
+        }
+    }
+
+    #[test]
+    fn first_stage_holds_all_layers_worth() {
+        // §4.2.3: with 1F1B the first stage keeps p micro-batches of L/p layers: L layers in all,
+        // independent of p; plus the embedding dropout mask sbh·p/t.
+        // 530B: L = 105, p = 35, t = 8, sequence parallel + selective: sbhL·34/8 + sbh·35/8.
+        let (shape, base) = korthikanti(128, 20480, 105, 35);
+        let l = Layout { sequence_parallel: true, recompute: Recompute::Selective, ..base };
+        assert!(l.micro_batches() >= 35);
+        let sbh = 2048.0 * 20480.0;
+        let expected = sbh * 105.0 * 34.0 / 8.0 + sbh * 35.0 / 8.0;
+        let got = activation_bytes_per_gpu(&shape, &l, 2.0);
+        assert!((got - expected).abs() < 1.0, "{got} vs {expected}");
+        // ≈ 17.7 GiB on each first-stage GPU.
+        assert!((got / (1u64 << 30) as f64 - 17.7).abs() < 0.1);
+    }
+}

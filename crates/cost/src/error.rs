@@ -7,6 +7,12 @@ pub enum Error {
     /// A shape field is out of range or inconsistent with another.
     #[error("invalid shape: {0}")]
     InvalidShape(String),
+    /// A parallel layout that does not fit the model or the cluster.
+    #[error("invalid layout: {0}")]
+    InvalidLayout(String),
+    /// A hardware description with an impossible figure.
+    #[error("invalid hardware: {0}")]
+    InvalidHardware(String),
     /// A name (preset, precision, convention...) that is not known.
     #[error("unknown {what} `{name}`; expected one of: {expected}")]
     UnknownName {
@@ -17,6 +23,17 @@ pub enum Error {
         /// The names accepted.
         expected: String,
     },
+    /// A file (TOML, config.json) that cannot be read as what it should be.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or where the text came from.
+        origin: String,
+        /// What is wrong, with line and column where the parser gives them.
+        message: String,
+    },
+    /// Something the hardware or the platform cannot do.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }
 
 /// Result with this crate's [`Error`].

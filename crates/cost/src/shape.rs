@@ -100,3 +100,175 @@ impl ModelShape {
         Ok(())
     }
 }
+
+/// A shape with every field optional: what a TOML file or the command line gives. Configuration
+/// flows defaults → preset or file → flags ([`ShapeSpec::merge`]) → [`ShapeSpec::resolve`],
+/// which fills the derived fields and validates.
+///
+/// Defaults: `family` gpt2; `n_kv_heads` = `n_head`; `head_dim` = `d_model / n_head` (which
+/// must then divide); `d_ff` = 4·d for gpt2 and, for llama, ⅔ of 4·d rounded up to a multiple of
+/// 256 (Llama's `multiple_of`, giving 11008 for d = 4096); `tied_embeddings` true for gpt2,
+/// false for llama.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeSpec {
+    /// Architecture family.
+    pub family: Option<Family>,
+    /// Number of transformer blocks.
+    pub n_layer: Option<u64>,
+    /// Residual stream width.
+    pub d_model: Option<u64>,
+    /// Query heads.
+    pub n_head: Option<u64>,
+    /// Key/value heads.
+    pub n_kv_heads: Option<u64>,
+    /// Width of one head.
+    pub head_dim: Option<u64>,
+    /// MLP hidden width.
+    pub d_ff: Option<u64>,
+    /// Vocabulary size.
+    pub vocab: Option<u64>,
+    /// Context length.
+    pub context: Option<u64>,
+    /// Whether the head shares the token embedding.
+    pub tied_embeddings: Option<bool>,
+}
+
+fn default_d_ff(family: Family, d_model: u64) -> u64 {
+    match family {
+        Family::Gpt2 => 4 * d_model,
+        // Touvron et al. 2023 (Llama's FeedForward): hidden = 2/3 · 4d, rounded up to 256.
+        Family::Llama => (8 * d_model / 3).div_ceil(256) * 256,
+    }
+}
+
+impl ShapeSpec {
+    /// The spec of a resolved shape, leaving derived fields (`head_dim`, `d_ff`, `n_kv_heads`
+    /// equal to their defaults) unset so that overriding `d_model` or `n_head` re-derives them.
+    pub fn from_shape(shape: &ModelShape) -> Self {
+        let derived_head = shape.d_model.is_multiple_of(shape.n_head)
+            && shape.head_dim == shape.d_model / shape.n_head;
+        Self {
+            family: Some(shape.family),
+            n_layer: Some(shape.n_layer),
+            d_model: Some(shape.d_model),
+            n_head: Some(shape.n_head),
+            n_kv_heads: (shape.n_kv_heads != shape.n_head).then_some(shape.n_kv_heads),
+            head_dim: (!derived_head).then_some(shape.head_dim),
+            d_ff: (shape.d_ff != default_d_ff(shape.family, shape.d_model)).then_some(shape.d_ff),
+            vocab: Some(shape.vocab),
+            context: Some(shape.context),
+            tied_embeddings: Some(shape.tied_embeddings),
+        }
+    }
+
+    /// Reads a spec from TOML; `origin` names the file in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self> {
+        toml::from_str(text)
+            .map_err(|e| Error::Parse { origin: origin.to_string(), message: e.to_string() })
+    }
+
+    /// `self` with every field that `over` sets replaced.
+    pub fn merge(self, over: &ShapeSpec) -> Self {
+        Self {
+            family: over.family.or(self.family),
+            n_layer: over.n_layer.or(self.n_layer),
+            d_model: over.d_model.or(self.d_model),
+            n_head: over.n_head.or(self.n_head),
+            n_kv_heads: over.n_kv_heads.or(self.n_kv_heads),
+            head_dim: over.head_dim.or(self.head_dim),
+            d_ff: over.d_ff.or(self.d_ff),
+            vocab: over.vocab.or(self.vocab),
+            context: over.context.or(self.context),
+            tied_embeddings: over.tied_embeddings.or(self.tied_embeddings),
+        }
+    }
+
+    /// Fills the defaults and validates.
+    pub fn resolve(&self) -> Result<ModelShape> {
+        let need = |name: &str, v: Option<u64>| {
+            v.ok_or_else(|| Error::InvalidShape(format!("{name} is not given")))
+        };
+        let family = self.family.unwrap_or(Family::Gpt2);
+        let n_layer = need("n_layer", self.n_layer)?;
+        let d_model = need("d_model", self.d_model)?;
+        let n_head = need("n_head", self.n_head)?;
+        let vocab = need("vocab", self.vocab)?;
+        let context = need("context", self.context)?;
+        if n_head == 0 {
+            return Err(Error::InvalidShape("n_head must be positive, got 0".to_string()));
+        }
+        let head_dim = match self.head_dim {
+            Some(h) => h,
+            None if d_model.is_multiple_of(n_head) => d_model / n_head,
+            None => {
+                return Err(Error::InvalidShape(format!(
+                    "n_head = {n_head} does not divide d_model = {d_model} (give head_dim to \
+                     use heads of another width)"
+                )));
+            }
+        };
+        let shape = ModelShape {
+            family,
+            n_layer,
+            d_model,
+            n_head,
+            n_kv_heads: self.n_kv_heads.unwrap_or(n_head),
+            head_dim,
+            d_ff: self.d_ff.unwrap_or_else(|| default_d_ff(family, d_model)),
+            vocab,
+            context,
+            tied_embeddings: self.tied_embeddings.unwrap_or(family == Family::Gpt2),
+        };
+        shape.validate()?;
+        Ok(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_defaults_and_overrides() {
+        // Llama's rule gives 11008 for d = 4096 (Llama-2-7B config.json intermediate_size).
+        let spec = ShapeSpec::from_toml_str(
+            "family = \"llama\"\nn_layer = 32\nd_model = 4096\nn_head = 32\nvocab = 32000\ncontext = 4096\n",
+            "7b.toml",
+        )
+        .unwrap();
+        let shape = spec.resolve().unwrap();
+        assert_eq!(shape.params().total, 6_738_415_616);
+        // Round trip through the spec of a preset; overriding d_model re-derives d_ff.
+        let again = ShapeSpec::from_shape(&shape);
+        assert_eq!(again.resolve().unwrap(), shape);
+        let wider =
+            again.merge(&ShapeSpec { d_model: Some(5120), n_head: Some(40), ..Default::default() });
+        assert_eq!(wider.resolve().unwrap().d_ff, 13_824);
+    }
+
+    #[test]
+    fn spec_errors_name_the_field() {
+        let base = ShapeSpec {
+            n_layer: Some(2),
+            d_model: Some(100),
+            n_head: Some(3),
+            vocab: Some(10),
+            context: Some(8),
+            ..Default::default()
+        };
+        let err = base.resolve().unwrap_err().to_string();
+        assert!(err.contains("n_head = 3 does not divide d_model = 100"), "{err}");
+        // An explicit head_dim lifts the requirement.
+        ShapeSpec { head_dim: Some(32), ..base.clone() }.resolve().unwrap();
+        let err = ShapeSpec { n_layer: Some(0), n_head: Some(4), ..base.clone() }
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("n_layer must be positive"), "{err}");
+        let err = ShapeSpec::from_toml_str("n_layer = -3\n", "neg.toml").unwrap_err().to_string();
+        assert!(err.contains("neg.toml") && err.contains("line 1"), "{err}");
+        let err = ShapeSpec::from_toml_str("layers = 3\n", "typo.toml").unwrap_err().to_string();
+        assert!(err.contains("unknown field `layers`"), "{err}");
+    }
+}
