@@ -1,0 +1,62 @@
+//! GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. for GPT-2's `gelu_new`), fused with
+//! the bias of the MLP's first projection.
+//!
+//! `gelu(u) = ½u(1 + tanh(√(2/π)(u + 0.044715u³))) = u·σ(z)`, `z = 2√(2/π)(u + 0.044715u³)`,
+//! since ½(1 + tanh(a)) = σ(2a). Derivative: `σ(z) + u·σ(z)(1 − σ(z))·2√(2/π)(1 + 3·0.044715u²)`.
+//! Written with one vectorised exponential instead of `tanh` (a libm call): the same function
+//! to rounding, several times faster (see ../shared/notes/cpu-training.md).
+
+use super::parallel::rows_per_task;
+use super::simd::{multiversion, sigmoid};
+use rayon::prelude::*;
+
+/// 2·√(2/π), the slope inside the sigmoid form.
+const K: f32 = 1.595_769;
+/// The cubic coefficient of the tanh approximation (Hendrycks & Gimpel 2016).
+const C: f32 = 0.044_715;
+
+/// `pre[i, :] += b`, then `out = gelu(pre)`, for `pre, out: [n, b.len()]`.
+pub fn forward(out: &mut [f32], pre: &mut [f32], b: &[f32]) {
+    let d = b.len();
+    assert_eq!(out.len(), pre.len(), "gelu: out and pre differ in size");
+    let chunk = rows_per_task(pre.len() / d, d);
+    out.par_chunks_mut(chunk * d)
+        .zip(pre.par_chunks_mut(chunk * d))
+        .for_each(|(out, pre)| forward_rows(out, pre, b));
+}
+
+multiversion! {
+    fn forward_rows(out: &mut [f32], pre: &mut [f32], b: &[f32]) {
+        let d = b.len();
+        for (out, pre) in out.chunks_exact_mut(d).zip(pre.chunks_exact_mut(d)) {
+            for ((o, p), b) in out.iter_mut().zip(pre.iter_mut()).zip(b) {
+                let u = *p + b;
+                *p = u;
+                *o = u * sigmoid(K * (u + C * u * u * u));
+            }
+        }
+    }
+}
+
+/// `grad = grad ⊙ gelu'(pre)`, in place: on entry the gradient of the output, on return that
+/// of the pre-activation.
+pub fn backward(grad: &mut [f32], pre: &[f32]) {
+    assert_eq!(grad.len(), pre.len(), "gelu: grad and pre differ in size");
+    let chunk = rows_per_task(pre.len(), 1).max(4096);
+    grad.par_chunks_mut(chunk).zip(pre.par_chunks(chunk)).for_each(|(g, p)| backward_chunk(g, p));
+}
+
+multiversion! {
+    fn backward_chunk(grad: &mut [f32], pre: &[f32]) {
+        for (g, &u) in grad.iter_mut().zip(pre) {
+            let s = sigmoid(K * (u + C * u * u * u));
+            let dz = K * (1.0 + 3.0 * C * u * u);
+            *g *= s + u * s * (1.0 - s) * dz;
+        }
+    }
+}
+
+/// gelu(u) for one value (tests and references).
+pub fn gelu(u: f32) -> f32 {
+    u * sigmoid(K * (u + C * u * u * u))
+}
