@@ -287,7 +287,8 @@ impl Store {
     }
 
     /// Finishes a running run: `done`, its metrics and its whole curve, in one transaction.
-    /// `metrics.wall_seconds` is this attempt's; earlier attempts' time is added to it.
+    /// `metrics.wall_seconds` is the run's whole wall time (the trainer sums resumed
+    /// segments); when it is `None` the time recorded by earlier releases is kept.
     pub fn finish(&mut self, id: i64, metrics: &Metrics, curve: &[CurvePoint]) -> Result<()> {
         self.close(id, RunStatus::Done, None, metrics, curve)
     }
@@ -329,7 +330,7 @@ impl Store {
             .execute(
                 "UPDATE runs SET status = ?2, reason = ?3, loss = ?4, train_loss = ?5,
                     ood_loss = ?6, bits_per_byte = ?7, tokens_per_second = ?8, mfu = ?9,
-                    wall_seconds = COALESCE(wall_seconds, 0) + COALESCE(?10, 0),
+                    wall_seconds = COALESCE(?10, wall_seconds),
                     finished_at = ?11, updated_at = ?11
                  WHERE id = ?1 AND status = 'running'",
                 params![

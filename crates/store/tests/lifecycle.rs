@@ -49,12 +49,16 @@ fn lifecycle_and_filters() {
     let done = store.run(r1).unwrap();
     assert_eq!(done.status, RunStatus::Done);
     assert_eq!(done.attempts, 2);
-    assert_eq!(done.metrics.wall_seconds, Some(3.5)); // 1.5 s before the interruption + 2 s
+    assert_eq!(done.metrics.wall_seconds, Some(2.0)); // the trainer's total, not a sum
     assert_eq!(store.curve(r1).unwrap(), curve());
 
     // r2 diverges, r3 stays pending.
     store.claim(r2, "h", "v", "ck/r2").unwrap();
+    store.release(r2, "interrupted", 1.5).unwrap();
+    store.claim(r2, "h", "v", "ck/r2").unwrap();
     store.fail(r2, RunStatus::Diverged, "loss NaN at step 7", &Metrics::default(), &[]).unwrap();
+    // Without a total from the trainer, the time of earlier attempts is kept.
+    assert_eq!(store.run(r2).unwrap().metrics.wall_seconds, Some(1.5));
     assert_eq!(store.run(r2).unwrap().reason.as_deref(), Some("loss NaN at step 7"));
 
     // Final runs refuse every further change.
