@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use std::path::PathBuf;
+
 /// What can go wrong when preparing data or training.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -15,6 +17,49 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A device that cannot be used (CUDA without the feature or without a GPU, a bad name).
+    #[error("device: {0}")]
+    Device(String),
+    /// A training configuration that cannot run (zero tokens, a batch smaller than a row, …).
+    #[error("invalid training config: {0}")]
+    InvalidTrainConfig(String),
+    /// Text that cannot be used as a corpus (empty, binary, missing), naming the path.
+    #[error("corpus {}: {message}", path.display())]
+    Corpus {
+        /// The file or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A registry download that failed: names the command and how to proceed without it.
+    #[error("fetching the corpus: {0}")]
+    Fetch(String),
+    /// Training or applying a tokenizer failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A checkpoint that cannot be written, read or resumed.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// An I/O error on a named path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path being read or written.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
 }
 
 /// Result with this crate's [`Error`].

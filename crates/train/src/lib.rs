@@ -1,10 +1,70 @@
 //! isoflop-train: train GPT-style models on real text and measure them.
+//!
+//! - [`GptConfig`]: the model's shape; [`ladder::shape_for_params`] picks one for a parameter
+//!   budget.
+//! - [`Engine`]: weights, gradients and AdamW of one model; [`CandleEngine`] is the reference
+//!   (candle autograd, CPU or CUDA), [`make_engine`] builds one by name.
+//!
+//! ```
+//! use isoflop_train::{AdamW, CandleEngine, Device, Engine, GptConfig};
+//! let cfg = GptConfig::new(1, 16, 2, 256, 8).unwrap();
+//! let mut engine = CandleEngine::new(cfg, 0, Device::Cpu).unwrap();
+//! let tokens: Vec<u32> = b"hello world, hello".iter().map(|&b| b as u32).collect();
+//! let (x, y) = (&tokens[..8], &tokens[1..9]);
+//! let first = engine.forward_backward(x, y, 1, 8).unwrap();
+//! for _ in 0..20 {
+//!     engine.step(&AdamW { lr: 1e-2, ..AdamW::default() }).unwrap();
+//!     engine.forward_backward(x, y, 1, 8).unwrap();
+//! }
+//! assert!(engine.eval_loss(x, y, 1, 8).unwrap() < first);
+//! ```
 #![deny(missing_docs)]
 
+mod candle_engine;
+mod checkpoint;
 mod config;
+pub mod corpus;
+mod dataset;
+mod device;
 mod engine;
 mod error;
+mod factory;
+pub mod fetch;
+mod hparams;
+mod init;
+pub mod kernels;
+pub mod ladder;
+mod measure;
+mod schedule;
+pub mod split;
+mod tokenizer;
+mod train_config;
+mod trainer;
 
+pub use candle_engine::CandleEngine;
+pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, checkpoint_path};
 pub use config::GptConfig;
+pub use corpus::{Corpus, Document};
+pub use dataset::{Dataset, DatasetMeta, SplitStats, TokenSplit};
+pub use device::Device;
 pub use engine::{AdamW, Engine, NamedTensor};
 pub use error::{Error, Result};
+pub use factory::{ENGINES, make_engine};
+pub use hparams::{
+    LR_BASE, LR_BASE_WIDTH, MAX_ROWS, MIN_ROWS, MIN_STEPS, WARMUP_FRACTION, default_batch_tokens,
+    default_lr, default_warmup_steps,
+};
+pub use init::{INIT_STD, init_weights};
+pub use kernels::KernelEngine;
+pub use measure::{
+    FLOP_CONVENTION, measured_peak_flops, peak_memory_bytes, threads, train_flops_per_token,
+};
+pub use schedule::{FINAL_LR_RATIO, LrSchedule};
+pub use tokenizer::{Tokenizer, TokenizerKind};
+pub use train_config::{
+    DEFAULT_DIVERGENCE_RATIO, DEFAULT_EVAL_POINTS, DEFAULT_EVAL_TOKENS, DEFAULT_FINAL_EVAL_TOKENS,
+    TrainConfig,
+};
+pub use trainer::{
+    CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte, train,
+};

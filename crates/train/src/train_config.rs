@@ -1,0 +1,274 @@
+//! The one resolved training configuration, saved with every run and checkpoint.
+//!
+//! Configuration flows one way: [`TrainConfig::new`] applies the documented defaults (the
+//! LR and batch rule of [`crate::default_lr`] and [`crate::default_batch_tokens`]); a config
+//! file or flags override fields; [`TrainConfig::validate`] checks the result once, and the
+//! trainer trusts it from then on.
+
+use crate::{AdamW, Device, Error, GptConfig, LrSchedule, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Evaluations at log-spaced token counts over a run (the last one at the end).
+pub const DEFAULT_EVAL_POINTS: usize = 12;
+/// Tokens per split scored at each intermediate evaluation.
+pub const DEFAULT_EVAL_TOKENS: u64 = 32_768;
+/// Tokens per split scored at the final evaluation (or the whole split if smaller).
+pub const DEFAULT_FINAL_EVAL_TOKENS: u64 = 262_144;
+/// A run whose smoothed training loss exceeds this multiple of its first loss has diverged.
+pub const DEFAULT_DIVERGENCE_RATIO: f32 = 1.5;
+
+/// Everything that determines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The model's shape.
+    pub model: GptConfig,
+    /// The token budget: the run trains `steps() · batch_tokens` ≤ `tokens` tokens.
+    pub tokens: u64,
+    /// Tokens per optimizer step (`rows · seq`).
+    pub batch_tokens: u64,
+    /// Sequence length of a training row (≤ `model.context`).
+    pub seq: usize,
+    /// AdamW; `adamw.lr` is the schedule's peak.
+    pub adamw: AdamW,
+    /// Steps of linear warm-up.
+    pub warmup_steps: u64,
+    /// The cosine's final learning rate as a fraction of the peak.
+    pub final_lr_ratio: f32,
+    /// Seeds the initial weights and the order of training batches.
+    pub seed: u64,
+    /// Compute threads (recorded; the binary applies it before any tensor op).
+    pub threads: usize,
+    /// Engine name: `candle` or `kernels`.
+    pub engine: String,
+    /// Device.
+    pub device: Device,
+    /// Number of log-spaced evaluations.
+    pub eval_points: usize,
+    /// Tokens per split at intermediate evaluations.
+    pub eval_tokens: u64,
+    /// Tokens per split at the final evaluation.
+    pub final_eval_tokens: u64,
+    /// Stop when the val loss has not improved for this many evaluations.
+    pub patience: Option<usize>,
+    /// Divergence: smoothed loss above this multiple of the first loss.
+    pub divergence_ratio: f32,
+    /// Where checkpoints go (None: no checkpoints, no resume).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Write a checkpoint every this many steps (0: only when stopping and at the end).
+    pub checkpoint_every: u64,
+    /// Continue from the checkpoint in `checkpoint_dir` if there is one.
+    pub resume: bool,
+    /// The machine's peak FLOP/s for MFU (None: measured at start).
+    pub peak_flops: Option<f64>,
+}
+
+impl TrainConfig {
+    /// The defaults for a model and token budget: the ladder's LR and batch rule, full-context
+    /// rows, candle on the CPU, seed 0.
+    pub fn new(model: GptConfig, tokens: u64) -> Result<Self> {
+        model.validate()?;
+        let batch_tokens = crate::default_batch_tokens(tokens, model.context);
+        let steps = (tokens / batch_tokens).max(1);
+        let cfg = Self {
+            model,
+            tokens,
+            batch_tokens,
+            seq: model.context,
+            adamw: AdamW { lr: crate::default_lr(&model), ..AdamW::default() },
+            warmup_steps: crate::default_warmup_steps(steps),
+            final_lr_ratio: crate::FINAL_LR_RATIO,
+            seed: 0,
+            threads: 0,
+            engine: "candle".into(),
+            device: Device::Cpu,
+            eval_points: DEFAULT_EVAL_POINTS,
+            eval_tokens: DEFAULT_EVAL_TOKENS,
+            final_eval_tokens: DEFAULT_FINAL_EVAL_TOKENS,
+            patience: None,
+            divergence_ratio: DEFAULT_DIVERGENCE_RATIO,
+            checkpoint_dir: None,
+            checkpoint_every: 0,
+            resume: false,
+            peak_flops: None,
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Sets the batch and recomputes the warm-up for the new step count.
+    pub fn with_batch_tokens(mut self, batch_tokens: u64) -> Result<Self> {
+        self.batch_tokens = batch_tokens;
+        self.validate()?;
+        self.warmup_steps = crate::default_warmup_steps(self.steps());
+        Ok(self)
+    }
+
+    /// Checks every field against the others.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidTrainConfig(m));
+        self.model.validate()?;
+        if self.tokens == 0 {
+            return bad("the token budget is zero".into());
+        }
+        if self.seq == 0 || self.seq > self.model.context {
+            return bad(format!(
+                "sequence length {} must lie in 1..={} (the context)",
+                self.seq, self.model.context
+            ));
+        }
+        if self.batch_tokens == 0 || !self.batch_tokens.is_multiple_of(self.seq as u64) {
+            return bad(format!(
+                "batch of {} tokens is not a positive multiple of the sequence length {}",
+                self.batch_tokens, self.seq
+            ));
+        }
+        if self.tokens < self.batch_tokens {
+            return bad(format!(
+                "the token budget {} is smaller than one batch of {} tokens",
+                self.tokens, self.batch_tokens
+            ));
+        }
+        let a = &self.adamw;
+        if !(a.lr.is_finite() && a.lr > 0.0) {
+            return bad(format!("learning rate {} must be positive", a.lr));
+        }
+        if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) {
+            return bad(format!("AdamW betas ({}, {}) must lie in [0, 1)", a.beta1, a.beta2));
+        }
+        if !(0.0..=1.0).contains(&self.final_lr_ratio) {
+            return bad(format!("final LR ratio {} must lie in [0, 1]", self.final_lr_ratio));
+        }
+        if self.eval_points == 0 || self.eval_tokens == 0 || self.final_eval_tokens == 0 {
+            return bad("evaluation points and tokens must be positive".into());
+        }
+        if self.patience == Some(0) {
+            return bad("early-stopping patience must be at least 1 evaluation".into());
+        }
+        if self.divergence_ratio.is_nan() || self.divergence_ratio <= 1.0 {
+            return bad(format!("divergence ratio {} must exceed 1", self.divergence_ratio));
+        }
+        if self.resume && self.checkpoint_dir.is_none() {
+            return bad("resuming needs a checkpoint directory".into());
+        }
+        Ok(())
+    }
+
+    /// Rows per batch.
+    pub fn rows(&self) -> usize {
+        (self.batch_tokens / self.seq as u64) as usize
+    }
+
+    /// Optimizer steps: the whole batches that fit in the budget.
+    pub fn steps(&self) -> u64 {
+        self.tokens / self.batch_tokens
+    }
+
+    /// Tokens the run trains on: `steps · batch_tokens`.
+    pub fn trained_tokens(&self) -> u64 {
+        self.steps() * self.batch_tokens
+    }
+
+    /// The learning-rate schedule over exactly this run's steps.
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule {
+            peak: self.adamw.lr,
+            warmup_steps: self.warmup_steps.min(self.steps()),
+            total_steps: self.steps(),
+            final_ratio: self.final_lr_ratio,
+        }
+    }
+
+    /// The steps after which to evaluate: `round(S^(i/k))` for i = 1..k, deduplicated; the
+    /// last is always `S`.
+    pub fn eval_steps(&self) -> Vec<u64> {
+        let s = self.steps() as f64;
+        let k = self.eval_points;
+        let mut out: Vec<u64> =
+            (1..=k).map(|i| s.powf(i as f64 / k as f64).round().max(1.0) as u64).collect();
+        out.push(self.steps());
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether a checkpoint written under `other` can be resumed under `self`: everything that
+    /// changes the numbers must match (threads, engine, device and checkpointing may differ).
+    pub fn resumable_from(&self, other: &TrainConfig) -> std::result::Result<(), String> {
+        let strip = |c: &TrainConfig| TrainConfig {
+            threads: 0,
+            engine: String::new(),
+            device: Device::Cpu,
+            checkpoint_dir: None,
+            checkpoint_every: 0,
+            resume: false,
+            peak_flops: None,
+            ..c.clone()
+        };
+        let (a, b) = (strip(self), strip(other));
+        if a == b {
+            return Ok(());
+        }
+        let (ja, jb) = (serde_json::to_value(&a), serde_json::to_value(&b));
+        let diff = match (ja, jb) {
+            (Ok(serde_json::Value::Object(ma)), Ok(serde_json::Value::Object(mb))) => ma
+                .iter()
+                .filter(|(k, v)| mb.get(*k) != Some(v))
+                .map(|(k, v)| {
+                    format!("{k}: checkpoint {} vs now {v}", mb.get(k).cloned().unwrap_or_default())
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => "the configurations differ".into(),
+        };
+        Err(diff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> GptConfig {
+        GptConfig::new(2, 64, 2, 256, 128).unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_rules() {
+        let c = TrainConfig::new(model(), 4_000_000).unwrap();
+        assert_eq!(c.batch_tokens, 4096);
+        assert_eq!(c.steps(), 976);
+        assert_eq!(c.warmup_steps, 49);
+        assert_eq!(c.rows(), 32);
+        assert_eq!(c.trained_tokens(), 976 * 4096);
+        let e = c.eval_steps();
+        assert_eq!(*e.last().unwrap(), 976);
+        assert!(e.windows(2).all(|w| w[0] < w[1]));
+        assert!(e.len() >= 8);
+    }
+
+    #[test]
+    fn bad_configs_are_named() {
+        let e = TrainConfig::new(model(), 0).unwrap_err().to_string();
+        assert!(e.contains("zero"), "{e}");
+        let e = TrainConfig::new(model(), 100).unwrap_err().to_string();
+        assert!(e.contains("smaller than one batch"), "{e}");
+        let c = TrainConfig::new(model(), 100_000).unwrap();
+        assert!(c.clone().with_batch_tokens(100).is_err());
+        let mut d = c.clone();
+        d.seq = 500;
+        assert!(d.validate().unwrap_err().to_string().contains("sequence length"));
+    }
+
+    #[test]
+    fn resume_compatibility() {
+        let a = TrainConfig::new(model(), 100_000).unwrap();
+        let mut b = a.clone();
+        b.threads = 7;
+        b.engine = "kernels".into();
+        assert!(a.resumable_from(&b).is_ok());
+        b.seed = 1;
+        let e = a.resumable_from(&b).unwrap_err();
+        assert!(e.contains("seed"), "{e}");
+    }
+}
