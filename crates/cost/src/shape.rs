@@ -19,6 +19,15 @@ pub enum Family {
     Llama,
 }
 
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Family::Gpt2 => "gpt2",
+            Family::Llama => "llama",
+        })
+    }
+}
+
 /// The shape of a decoder-only transformer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelShape {

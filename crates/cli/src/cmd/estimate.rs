@@ -539,7 +539,7 @@ impl Report {
         let s = &self.shape;
         let p = s.params();
         println!(
-            "model {}: {:?}, {} layers, d_model {}, {} heads ({} KV) of {}, d_ff {}, vocab {}, context {}, {} embeddings",
+            "model {}: {}, {} layers, d_model {}, {} heads ({} KV) of {}, d_ff {}, vocab {}, context {}, {} embeddings",
             self.name,
             s.family,
             s.n_layer,
@@ -620,14 +620,14 @@ impl Report {
             flops_rate(self.peak)
         );
         println!(
-            "  {:.1} days ({} s), {} GPU-hours",
-            secs / cost::DAY,
+            "  {} days ({} s), {} GPU-hours",
+            sig3(secs / cost::DAY),
             sci(secs),
-            sci(secs * self.gpus as f64 / 3600.0)
+            sig3(secs * self.gpus as f64 / 3600.0)
         );
         let st = &self.step;
         println!(
-            "  layout model, per step: compute {}, bubble {}, tensor-parallel comm {}, data-parallel comm {}, pipeline comm {}: {} × {} steps = {:.1} days (no overlap: an upper bound)",
+            "  layout model, per step: compute {}, bubble {}, tensor-parallel comm {}, data-parallel comm {}, pipeline comm {}: {} × {} steps = {} days (no overlap: an upper bound)",
             dur(st.compute),
             dur(st.bubble),
             dur(st.comm.tensor_parallel),
@@ -635,7 +635,7 @@ impl Report {
             dur(st.comm.pipeline),
             dur(st.total()),
             sci(self.tokens / l.tokens_per_step() as f64),
-            self.tokens / l.tokens_per_step() as f64 * st.total() / cost::DAY
+            sig3(self.tokens / l.tokens_per_step() as f64 * st.total() / cost::DAY)
         );
         println!();
         let (inf, su) = (&self.inference, &self.setup);
