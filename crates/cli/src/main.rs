@@ -7,6 +7,7 @@
 
 mod cmd;
 mod output;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 

@@ -1,10 +1,158 @@
-//! `isoflop demo`.
+//! `isoflop demo`: the whole loop on a CPU in one command: fetch the corpus (once), train
+//! the IsoFLOP sweep of `configs/cpu-demo.toml` (`--quick`: `configs/cpu-quick.toml`), fit
+//! Chinchilla's law with bootstrap intervals on all but the largest budget, check the
+//! extrapolation on the held-out largest runs, plan larger budgets, write the report, and
+//! print a summary.
+//!
+//! Rerunning it resumes: finished runs are kept, interrupted ones continue from their
+//! checkpoints.
+
+use crate::cmd::report;
+use crate::cmd::sweep::{Layout, RunArgs, exit_if_stopped, fmt_duration, run_spec};
+use crate::output::print_json;
+use crate::sweep::analysis::{AnalysisOptions, analyse};
+use crate::sweep::plan::short;
+use crate::sweep::spec::SweepSpec;
+use anyhow::Result;
+use isoflop_store::Store;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The demo's specs, built into the binary so the demo runs from any directory.
+const DEMO_SPEC: &str = include_str!("../../../../configs/cpu-demo.toml");
+const QUICK_SPEC: &str = include_str!("../../../../configs/cpu-quick.toml");
 
 /// Arguments of `isoflop demo`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The smoke-test sweep (configs/cpu-quick.toml, about 3 minutes on 2 cores) instead of
+    /// the full demo (configs/cpu-demo.toml, about 15 runs over 3 IsoFLOP budgets).
+    #[arg(long)]
+    pub quick: bool,
+    /// Another sweep spec instead of the built-in ones.
+    #[arg(long, conflicts_with = "quick")]
+    pub spec: Option<PathBuf>,
+    /// The run store.
+    #[arg(long, default_value = "isoflop.db")]
+    pub db: PathBuf,
+    /// Where the report goes.
+    #[arg(short, long, default_value = "isoflop-demo/report.html")]
+    pub output: PathBuf,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 200)]
+    pub bootstrap: usize,
+    /// No progress bar or per-run lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub layout: Layout,
+}
 
 /// Runs `isoflop demo`.
-pub fn run(_args: Args, _json: bool) -> anyhow::Result<()> {
-    anyhow::bail!("`isoflop demo` is not built yet")
+pub fn run(args: Args, json: bool) -> Result<()> {
+    let t0 = Instant::now();
+    let spec = match &args.spec {
+        Some(path) => SweepSpec::load(path)?,
+        None if args.quick => SweepSpec::parse(QUICK_SPEC, "configs/cpu-quick.toml")?,
+        None => SweepSpec::parse(DEMO_SPEC, "configs/cpu-demo.toml")?,
+    };
+    let run_args = RunArgs {
+        spec: PathBuf::new(),
+        db: args.db.clone(),
+        runs_dir: None,
+        max_runs: None,
+        quiet: args.quiet,
+        layout: args.layout.clone(),
+    };
+    let outcome = run_spec(&spec, &run_args, json)?;
+    exit_if_stopped(&outcome);
+    let train_seconds = t0.elapsed().as_secs_f64();
+    let store = Store::open_existing(&args.db)?;
+    let opts = AnalysisOptions { bootstrap: args.bootstrap, ..AnalysisOptions::default() };
+    let analysis = analyse(&store, &spec.name, &opts)?;
+    let files = report::write(&analysis, &args.output)?;
+    let wall = t0.elapsed().as_secs_f64();
+    if json {
+        return print_json(&serde_json::json!({
+            "sweep": spec.name,
+            "outcome": outcome,
+            "train_seconds": train_seconds,
+            "wall_seconds": wall,
+            "report": args.output,
+            "files": files,
+            "analysis": analysis,
+        }));
+    }
+    println!();
+    println!("isoflop demo · sweep {} · {}", spec.name, fmt_duration(wall));
+    println!(
+        "  runs        {} trained now, {} already finished, {} diverged, {} failed",
+        outcome.done, outcome.skipped, outcome.diverged, outcome.failed
+    );
+    match &analysis.fit {
+        Some(f) => {
+            let iv = |k: &str| {
+                f.intervals.get(k).map(|[l, h]| format!(" [{l:.3}, {h:.3}]")).unwrap_or_default()
+            };
+            println!(
+                "  law         L = E + A/N^α + B/D^β with E = {:.3}{}, α = {:.3}{}, β = {:.3}{}",
+                f.params["E"],
+                iv("E"),
+                f.params["alpha"],
+                iv("alpha"),
+                f.params["beta"],
+                iv("beta")
+            );
+            if let (Some(a), Some(b)) = (f.derived.get("a"), f.derived.get("b")) {
+                println!(
+                    "  scaling     N_opt ∝ C^{a:.3}{}, D_opt ∝ C^{b:.3}{} (Chinchilla: 0.50, 0.50)",
+                    iv("a"),
+                    iv("b")
+                );
+            }
+        }
+        None => println!(
+            "  law         not fitted: {}",
+            analysis.no_fit.as_deref().unwrap_or("unknown reason")
+        ),
+    }
+    if let Some(e) = analysis.extrapolation_error {
+        println!(
+            "  extrapolation  mean |error| {:.2}% on the {} held-out runs of the largest budget:",
+            100.0 * e,
+            analysis.held_out.len()
+        );
+        for (key, h) in &analysis.held_out {
+            println!(
+                "                 {key:<22} actual {:.4}  predicted {:.4}  ({:+.2}%)",
+                h.actual,
+                h.predicted,
+                100.0 * h.rel_err
+            );
+        }
+    }
+    for v in &analysis.vertices {
+        println!(
+            "  IsoFLOP     C = {:<7} optimum N* = {} (D* = {})",
+            short(v[0]),
+            short(v[1]),
+            short(v[2])
+        );
+    }
+    for p in &analysis.plans {
+        let iv = p.n_interval.map(|[l, h]| format!(" [{}, {}]", short(l), short(h)));
+        println!(
+            "  plan        C = {:<7} N_opt = {}{}  D_opt = {}  loss {:.3}",
+            short(p.compute),
+            short(p.n_opt),
+            iv.unwrap_or_default(),
+            short(p.d_opt),
+            p.loss
+        );
+    }
+    for n in &analysis.notes {
+        println!("  note        {n}");
+    }
+    println!("  report      {}", args.output.display());
+    Ok(())
 }

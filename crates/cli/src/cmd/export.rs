@@ -1,10 +1,195 @@
-//! `isoflop export`.
+//! `isoflop export`: stored runs as observations that `isoflop fit` reads directly.
+//!
+//! One row per finished run with the columns fit looks for (`N`, `D`, `loss`, `C`, `run`)
+//! and a few more it ignores (sweep, budget, seed, OOD loss, bits per byte, speed). With
+//! `--curves`, one row per evaluation instead (`run`, `tokens`, `step`; D = tokens so far,
+//! C = 6·N·tokens), the input of approach 1. Runs that failed or diverged are left out with
+//! a warning naming them: they are not results.
+
+use crate::output::write_atomic;
+use anyhow::{Context, Result, bail};
+use isoflop_store::{Run, RunFilter, RunStatus, Store};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
 
 /// Arguments of `isoflop export`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run store.
+    #[arg(long, default_value = "isoflop.db")]
+    pub db: PathBuf,
+    /// Only runs of this sweep.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Output format (default: from the extension of -o, else csv).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Output file (default: stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// One row per curve point instead of one per run.
+    #[arg(long)]
+    pub curves: bool,
+}
+
+const COLUMNS: [&str; 13] = [
+    "run",
+    "N",
+    "D",
+    "C",
+    "loss",
+    "sweep",
+    "budget",
+    "seed",
+    "ood_loss",
+    "bits_per_byte",
+    "tokens_per_second",
+    "wall_seconds",
+    "status",
+];
+const CURVE_COLUMNS: [&str; 8] = ["run", "N", "D", "C", "loss", "tokens", "step", "sweep"];
+
+type Row = Vec<(&'static str, serde_json::Value)>;
+
+fn num(v: f64) -> serde_json::Value {
+    serde_json::json!(v)
+}
+fn opt(v: Option<f64>) -> serde_json::Value {
+    v.map_or(serde_json::Value::Null, num)
+}
+
+/// The finished runs of `filter` as rows; warns on stderr about the runs left out.
+pub fn rows(store: &Store, sweep: Option<String>, curves: bool) -> Result<(Vec<Row>, Vec<Run>)> {
+    let all = store.runs(&RunFilter { sweep, statuses: vec![] })?;
+    let (done, other): (Vec<Run>, Vec<Run>) =
+        all.into_iter().partition(|r| r.status == RunStatus::Done && r.metrics.loss.is_some());
+    let mut out = Vec::new();
+    for r in &done {
+        if curves {
+            for p in store.curve(r.id)? {
+                let Some(loss) = p.val_loss else { continue };
+                if p.tokens <= 0.0 {
+                    continue;
+                }
+                out.push(vec![
+                    ("run", serde_json::json!(format!("{}/{}", r.sweep, r.key))),
+                    ("N", num(r.params)),
+                    ("D", num(p.tokens)),
+                    ("C", num(6.0 * r.params * p.tokens)),
+                    ("loss", num(loss)),
+                    ("tokens", num(p.tokens)),
+                    ("step", p.step.map_or(serde_json::Value::Null, |s| serde_json::json!(s))),
+                    ("sweep", serde_json::json!(r.sweep)),
+                ]);
+            }
+        } else {
+            out.push(vec![
+                ("run", serde_json::json!(format!("{}/{}", r.sweep, r.key))),
+                ("N", num(r.params)),
+                ("D", num(r.tokens)),
+                ("C", num(r.flops)),
+                ("loss", opt(r.metrics.loss)),
+                ("sweep", serde_json::json!(r.sweep)),
+                ("budget", opt(r.budget)),
+                ("seed", serde_json::json!(r.seed)),
+                ("ood_loss", opt(r.metrics.ood_loss)),
+                ("bits_per_byte", opt(r.metrics.bits_per_byte)),
+                ("tokens_per_second", opt(r.metrics.tokens_per_second)),
+                ("wall_seconds", opt(r.metrics.wall_seconds)),
+                ("status", serde_json::json!(r.status)),
+            ]);
+        }
+    }
+    Ok((out, other))
+}
+
+/// Warns, naming them, about runs that are not results.
+pub fn warn_left_out(other: &[Run]) {
+    let bad: Vec<String> = other
+        .iter()
+        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Diverged))
+        .map(|r| {
+            format!("{}/{} ({}: {})", r.sweep, r.key, r.status, r.reason.as_deref().unwrap_or("?"))
+        })
+        .collect();
+    if !bad.is_empty() {
+        eprintln!("warning: left out {} failed or diverged run(s): {}", bad.len(), bad.join("; "));
+    }
+    let unfinished = other.iter().filter(|r| !r.status.is_final()).count();
+    if unfinished > 0 {
+        eprintln!("warning: left out {unfinished} unfinished (pending or running) run(s)");
+    }
+}
+
+/// Renders rows as CSV or JSONL.
+pub fn render(rows: &[Row], format: Format, curves: bool) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    match format {
+        Format::Jsonl => {
+            for row in rows {
+                let obj: serde_json::Map<String, serde_json::Value> =
+                    row.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+                serde_json::to_writer(&mut buf, &obj)?;
+                buf.push(b'\n');
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut buf);
+            let header: &[&str] = if curves { &CURVE_COLUMNS } else { &COLUMNS };
+            w.write_record(header)?;
+            for row in rows {
+                w.write_record(row.iter().map(|(_, v)| match v {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }))?;
+            }
+            w.flush()?;
+        }
+    }
+    Ok(buf)
+}
 
 /// Runs `isoflop export`.
-pub fn run(_args: Args, _json: bool) -> anyhow::Result<()> {
-    anyhow::bail!("`isoflop export` is not built yet")
+pub fn run(args: Args, _json: bool) -> Result<()> {
+    let format = match (args.format, &args.output) {
+        (Some(f), _) => f,
+        (None, Some(p)) => match p.extension().and_then(|e| e.to_str()) {
+            Some("jsonl") | Some("ndjson") => Format::Jsonl,
+            Some("csv") | None => Format::Csv,
+            Some(other) => bail!(
+                "-o {}: cannot tell the format from `.{other}`; use .csv or .jsonl, or --format",
+                p.display()
+            ),
+        },
+        (None, None) => Format::Csv,
+    };
+    let store = Store::open_existing(&args.db)?;
+    let (rows, other) = rows(&store, args.sweep.clone(), args.curves)?;
+    warn_left_out(&other);
+    if rows.is_empty() {
+        bail!(
+            "{}: no finished runs{} to export",
+            args.db.display(),
+            args.sweep.as_ref().map(|s| format!(" in sweep {s}")).unwrap_or_default()
+        );
+    }
+    let bytes = render(&rows, format, args.curves)?;
+    match &args.output {
+        Some(path) => {
+            write_atomic(path, &bytes)?;
+            eprintln!("wrote {} rows to {}", rows.len(), path.display());
+        }
+        None => std::io::stdout().write_all(&bytes).context("cannot write to stdout")?,
+    }
+    Ok(())
 }

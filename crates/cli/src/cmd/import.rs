@@ -1,10 +1,139 @@
-//! `isoflop import`.
+//! `isoflop import FILE`: store runs made by other tools, so they can be fitted and reported
+//! with ours.
+//!
+//! The file has the columns `isoflop fit` reads (`N`, `D`, `loss`; optional `C`, `run`,
+//! `step`/`tokens`; renamed with `--n-col` and friends) and is validated by the same reader,
+//! so a bad value is an error naming the file, line and column. Rows that share a `run` and
+//! have `step` or `tokens` are one run's curve: its last row (most tokens) is the run's
+//! final result and every row is a curve point. Other rows are one run each. Importing the
+//! same file again replaces its runs rather than duplicating them.
+
+use crate::output::print_json;
+use anyhow::{Context, Result, bail};
+use isoflop_law::{ColumnNames, Observation, read_observations, sha256_file};
+use isoflop_store::{CurvePoint, Metrics, NewRun, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Arguments of `isoflop import`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// CSV or JSONL file of runs (the columns `isoflop fit` reads).
+    pub file: PathBuf,
+    /// The run store.
+    #[arg(long, default_value = "isoflop.db")]
+    pub db: PathBuf,
+    /// Sweep to store the runs in (default: the file's name without extension).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Name of the parameters column.
+    #[arg(long, default_value = "N")]
+    pub n_col: String,
+    /// Name of the tokens column.
+    #[arg(long, default_value = "D")]
+    pub d_col: String,
+    /// Name of the loss column.
+    #[arg(long, default_value = "loss")]
+    pub loss_col: String,
+}
+
+/// Groups observations into runs: (key, final observation, curve).
+pub fn group(obs: &[Observation]) -> Vec<(String, Observation, Vec<CurvePoint>)> {
+    let mut curves: BTreeMap<String, Vec<&Observation>> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, o) in obs.iter().enumerate() {
+        match (&o.run, o.step.is_some() || o.tokens.is_some()) {
+            (Some(run), true) => curves.entry(run.clone()).or_default().push(o),
+            (run, _) => {
+                let base = run.clone().unwrap_or_else(|| format!("row{}", i + 1));
+                let n = seen.entry(base.clone()).or_insert(0);
+                *n += 1;
+                let key = if *n == 1 { base } else { format!("{base}-{n}") };
+                out.push((key, o.clone(), vec![]));
+            }
+        }
+    }
+    for (run, mut rows) in curves {
+        let at = |o: &Observation| o.tokens.or(o.step).unwrap_or(o.d);
+        rows.sort_by(|a, b| at(a).total_cmp(&at(b)));
+        let curve = rows
+            .iter()
+            .map(|o| CurvePoint {
+                tokens: o.tokens.unwrap_or(o.d),
+                step: o.step.map(|s| s as u64),
+                train_loss: None,
+                val_loss: Some(o.loss),
+            })
+            .collect();
+        let last = (*rows.last().expect("a group has rows")).clone();
+        out.push((run, last, curve));
+    }
+    out
+}
 
 /// Runs `isoflop import`.
-pub fn run(_args: Args, _json: bool) -> anyhow::Result<()> {
-    anyhow::bail!("`isoflop import` is not built yet")
+pub fn run(args: Args, json: bool) -> Result<()> {
+    let cols = ColumnNames {
+        n: args.n_col.clone(),
+        d: args.d_col.clone(),
+        loss: args.loss_col.clone(),
+        ..ColumnNames::default()
+    };
+    let obs = read_observations(&args.file, &cols)?;
+    let sweep = match &args.sweep {
+        Some(s) => s.clone(),
+        None => args
+            .file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| {
+                s.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' })
+                    .collect()
+            })
+            .unwrap_or_else(|| "imported".into()),
+    };
+    if sweep.is_empty() {
+        bail!("--sweep: give a name for the imported runs");
+    }
+    let sha = sha256_file(&args.file)?;
+    let runs: Vec<(NewRun, Metrics, Vec<CurvePoint>)> = group(&obs)
+        .into_iter()
+        .map(|(key, o, curve)| {
+            let c = o.compute();
+            (
+                NewRun {
+                    key,
+                    config: serde_json::json!({ "imported_from": args.file, "sha256": sha }),
+                    params: o.n,
+                    tokens: o.d,
+                    flops: c,
+                    budget: None,
+                    seed: 0,
+                    engine: None,
+                },
+                Metrics { loss: Some(o.loss), ..Metrics::default() },
+                curve,
+            )
+        })
+        .collect();
+    let mut store = Store::open(&args.db)?;
+    let spec = serde_json::json!({ "imported_from": args.file, "sha256": sha, "rows": obs.len() });
+    let n = store
+        .import(&sweep, &spec, &runs)
+        .with_context(|| format!("cannot import {}", args.file.display()))?;
+    if json {
+        print_json(&serde_json::json!({
+            "db": args.db, "sweep": sweep, "runs": n, "rows": obs.len(), "sha256": sha,
+        }))
+    } else {
+        println!(
+            "imported {n} runs ({} rows) from {} into sweep {sweep} of {}",
+            obs.len(),
+            args.file.display(),
+            args.db.display()
+        );
+        Ok(())
+    }
 }

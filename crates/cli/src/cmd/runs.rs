@@ -1,10 +1,61 @@
-//! `isoflop runs`.
+//! `isoflop runs`: list the runs in the run store.
+
+use crate::output::print_json;
+use crate::sweep::plan::short;
+use anyhow::Result;
+use isoflop_store::{RunFilter, RunStatus, Store};
+use std::path::PathBuf;
 
 /// Arguments of `isoflop runs`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run store.
+    #[arg(long, default_value = "isoflop.db")]
+    pub db: PathBuf,
+    /// Only runs of this sweep.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Only runs with these statuses (comma-separated: pending, running, done, failed,
+    /// diverged).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<RunStatus>,
+}
 
 /// Runs `isoflop runs`.
-pub fn run(_args: Args, _json: bool) -> anyhow::Result<()> {
-    anyhow::bail!("`isoflop runs` is not built yet")
+pub fn run(args: Args, json: bool) -> Result<()> {
+    let store = Store::open_existing(&args.db)?;
+    let runs = store.runs(&RunFilter { sweep: args.sweep.clone(), statuses: args.status })?;
+    if json {
+        return print_json(&serde_json::json!({ "db": args.db, "runs": runs }));
+    }
+    println!(
+        "{:>4}  {:<14} {:<24} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8}  reason",
+        "id", "sweep", "run", "status", "N", "D", "C", "loss", "wall s"
+    );
+    for r in &runs {
+        println!(
+            "{:>4}  {:<14} {:<24} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8}  {}",
+            r.id,
+            r.sweep,
+            r.key,
+            r.status,
+            short(r.params),
+            short(r.tokens),
+            short(r.flops),
+            r.metrics.loss.map_or("–".into(), |l| format!("{l:.4}")),
+            r.metrics.wall_seconds.map_or("–".into(), |w| format!("{w:.1}")),
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    let count = |s: RunStatus| runs.iter().filter(|r| r.status == s).count();
+    println!(
+        "{} runs: {} done, {} pending, {} running, {} failed, {} diverged",
+        runs.len(),
+        count(RunStatus::Done),
+        count(RunStatus::Pending),
+        count(RunStatus::Running),
+        count(RunStatus::Failed),
+        count(RunStatus::Diverged)
+    );
+    Ok(())
 }

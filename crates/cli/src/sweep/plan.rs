@@ -1,0 +1,169 @@
+//! From a spec to the list of runs: shapes from the model ladder, tokens from the budget.
+//!
+//! IsoFLOP design (Hoffmann et al. 2022 §3.2): for each budget C the expected optimum is
+//! N* = √(C / (6·r)) with r tokens per parameter (C = 6·N·D and D = r·N). The planner takes
+//! the ladder rung nearest N* and `sizes` consecutive rungs around it, so the sizes are
+//! log-spaced around the optimum and every run is a distinct, real shape; each run then
+//! trains D = C / (6·N) tokens, N the rung's exact total parameter count (isoflop-cost's
+//! count, embeddings included, as Chinchilla counts N).
+//!
+//! Grid design: each parameter target snaps to its nearest rung, and trains r·N tokens for
+//! every ratio r.
+
+use crate::sweep::spec::{Design, SweepSpec};
+use anyhow::{Context, Result};
+use isoflop_cost::FlopConvention;
+use isoflop_train::{GptConfig, ladder};
+use serde::Serialize;
+
+/// One planned run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedRun {
+    /// Stable key within the sweep, e.g. `c1e12-l3d96-s0`.
+    pub key: String,
+    /// The model's shape.
+    pub model: GptConfig,
+    /// Total parameters N.
+    pub params: f64,
+    /// Training tokens D.
+    pub tokens: u64,
+    /// C = 6·N·D, the compute the design is laid out in.
+    pub flops: f64,
+    /// Training FLOPs counted with the attention term (PaLM appendix B), what the machine
+    /// actually does; used for time estimates and MFU.
+    pub flops_palm: f64,
+    /// The IsoFLOP budget.
+    pub budget: Option<f64>,
+    /// Tokens per parameter's design value (grid designs).
+    pub tokens_per_param: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Compact, file-name-safe number: 1e12, 3e11, 2.5e5.
+pub fn short(v: f64) -> String {
+    let s = format!("{v:.2e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let m = m.trim_end_matches('0').trim_end_matches('.');
+            format!("{m}e{e}")
+        }
+        None => s,
+    }
+}
+
+/// Every run of the spec, largest compute first (the order the scheduler starts them in, so
+/// the longest runs never start last and leave a core idle at the end).
+pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
+    let vocab = spec.vocab();
+    let context = spec.train.context;
+    let mut shapes: Vec<(GptConfig, u64, Option<f64>, f64, String)> = Vec::new();
+    match &spec.design {
+        Design::Isoflop { budgets, sizes, tokens_per_param } => {
+            for &c in budgets {
+                let n_star = (c / (6.0 * tokens_per_param)).sqrt();
+                let centre = ladder::shape_for_params_with(n_star, vocab, context)
+                    .with_context(|| format!("no ladder shape for budget {}", short(c)))?
+                    .n_layer;
+                let first = centre.saturating_sub((sizes - 1) / 2).max(1);
+                for k in first..first + sizes {
+                    let model = ladder::rung(k, vocab, context)?;
+                    let n = model.shape().params().total as f64;
+                    let tokens = (c / (6.0 * n)).round() as u64;
+                    let key = format!("c{}-l{}d{}", short(c), model.n_layer, model.d_model);
+                    shapes.push((model, tokens, Some(c), tokens as f64 / n, key));
+                }
+            }
+        }
+        Design::Grid { params, tokens_per_param } => {
+            for &target in params {
+                let model = ladder::shape_for_params_with(target, vocab, context)
+                    .with_context(|| format!("no ladder shape for {} parameters", short(target)))?;
+                let n = model.shape().params().total as f64;
+                for &r in tokens_per_param {
+                    let tokens = (r * n).round() as u64;
+                    let key = format!("l{}d{}-r{r}", model.n_layer, model.d_model);
+                    shapes.push((model, tokens, None, r, key));
+                }
+            }
+        }
+    }
+    let mut runs = Vec::new();
+    for (model, tokens, budget, tpp, key) in shapes {
+        for &seed in &spec.train.seeds {
+            let shape = model.shape();
+            let n = shape.params().total as f64;
+            runs.push(PlannedRun {
+                key: format!("{key}-s{seed}"),
+                model,
+                params: n,
+                tokens,
+                flops: 6.0 * n * tokens as f64,
+                flops_palm: shape.flops_per_token(FlopConvention::Palm) * tokens as f64,
+                budget,
+                tokens_per_param: tpp,
+                seed,
+            });
+        }
+    }
+    // Two designs entries can land on the same rung and tokens; keep one run per key.
+    let mut seen = std::collections::HashSet::new();
+    runs.retain(|r| seen.insert(r.key.clone()));
+    if let Some(r) = runs.iter().find(|r| r.tokens < r.model.context as u64 * 4) {
+        anyhow::bail!(
+            "run {} would train only {} tokens, fewer than 4 sequences of {}: raise the budget",
+            r.key,
+            r.tokens,
+            r.model.context
+        );
+    }
+    runs.sort_by(|a, b| b.flops_palm.total_cmp(&a.flops_palm).then(a.key.cmp(&b.key)));
+    Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isoflop_design_centres_on_the_optimum() {
+        let spec = SweepSpec::parse(
+            "name = \"t\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12]\nsizes = 3\n",
+            "t",
+        )
+        .unwrap();
+        let runs = plan(&spec).unwrap();
+        assert_eq!(runs.len(), 3);
+        // N* = √(1e12 / 120) ≈ 91,287: the nearest rung in log space is rung 2 (141,056
+        // parameters), so rungs 1, 2, 3 are planned.
+        let mut layers: Vec<usize> = runs.iter().map(|r| r.model.n_layer).collect();
+        layers.sort();
+        assert_eq!(layers, [1, 2, 3]);
+        for r in &runs {
+            assert!((r.flops / 1e12 - 1.0).abs() < 1e-5, "{} has C = {}", r.key, r.flops);
+            assert!(r.key.starts_with("c1e12-l") && r.key.ends_with("-s0"), "{}", r.key);
+        }
+    }
+
+    #[test]
+    fn grid_and_seeds_multiply() {
+        let spec = SweepSpec::parse(
+            "name = \"g\"\n[design]\nkind = \"grid\"\nparams = [3e4, 1.4e5]\n\
+             tokens_per_param = [10, 40]\n[train]\nseeds = [1, 2]\n",
+            "g",
+        )
+        .unwrap();
+        let runs = plan(&spec).unwrap();
+        assert_eq!(runs.len(), 8);
+        assert!(runs.windows(2).all(|w| w[0].flops_palm >= w[1].flops_palm));
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short(1e12), "1e12");
+        assert_eq!(short(3.0e11), "3e11");
+        assert_eq!(short(2.5e5), "2.5e5");
+        assert_eq!(short(20.0), "2e1");
+        assert_eq!(short(9.999_999e18), "1e19");
+    }
+}

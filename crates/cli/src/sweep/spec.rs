@@ -1,0 +1,340 @@
+//! The sweep spec: a TOML file that says which runs to train and how.
+//!
+//! ```toml
+//! name = "cpu-demo"                  # the sweep's name in the run store
+//! [corpus]
+//! source = "default"                 # the registry corpus (`isoflop corpus fetch`), or a path
+//! tokenizer = "byte"                 # or "bpe" with `vocab = 4096`
+//! [design]
+//! kind = "isoflop"                   # IsoFLOP design (Hoffmann et al. 2022, approach 2)
+//! budgets = [1e12, 3e12, 1e13]       # training FLOPs C per run, C = 6·N·D
+//! sizes = 5                          # models per budget, consecutive ladder rungs
+//! tokens_per_param = 20              # centre the sizes on N* = √(C / (6·20))
+//! [train]
+//! engine = "kernels"
+//! seeds = [0]
+//! ```
+//!
+//! A grid design instead trains every size for several tokens-per-parameter ratios:
+//! `kind = "grid"`, `params = [1e5, 4e5]`, `tokens_per_param = [5, 20, 80]`.
+//!
+//! Configuration flows one way: defaults here → the file → `sweep run` flags → one
+//! [`SweepSpec`] saved in the store beside the runs it planned.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A whole sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The sweep's name (letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// A sentence saying what the sweep is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Which text to train on.
+    #[serde(default)]
+    pub corpus: CorpusSpec,
+    /// Which runs.
+    pub design: Design,
+    /// How to train them.
+    #[serde(default)]
+    pub train: TrainSpec,
+}
+
+/// The training text and its tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusSpec {
+    /// `default` for the registry corpus, or a file or directory of UTF-8 text (relative
+    /// paths are relative to the spec file).
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// `byte` (vocabulary 256) or `bpe`.
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: String,
+    /// BPE vocabulary size.
+    #[serde(default)]
+    pub vocab: Option<usize>,
+    /// Seed of the train/val/test split.
+    #[serde(default)]
+    pub split_seed: u64,
+}
+
+fn default_source() -> String {
+    "default".into()
+}
+fn default_tokenizer() -> String {
+    "byte".into()
+}
+
+impl Default for CorpusSpec {
+    fn default() -> Self {
+        Self {
+            source: default_source(),
+            tokenizer: default_tokenizer(),
+            vocab: None,
+            split_seed: 0,
+        }
+    }
+}
+
+/// Which runs a sweep trains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Design {
+    /// Fixed compute budgets, several model sizes each, D = C / (6·N).
+    Isoflop {
+        /// Training FLOPs per run, C = 6·N·D.
+        budgets: Vec<f64>,
+        /// Models per budget: consecutive ladder rungs centred on the expected optimum.
+        #[serde(default = "default_sizes")]
+        sizes: usize,
+        /// Expected compute-optimal tokens per parameter, where the sizes are centred
+        /// (Hoffmann et al. 2022 found about 20).
+        #[serde(default = "default_tpp")]
+        tokens_per_param: f64,
+    },
+    /// Every size at every tokens-per-parameter ratio.
+    Grid {
+        /// Parameter targets (each snaps to the nearest ladder rung).
+        params: Vec<f64>,
+        /// Tokens per parameter, D = ratio · N.
+        tokens_per_param: Vec<f64>,
+    },
+}
+
+fn default_sizes() -> usize {
+    5
+}
+fn default_tpp() -> f64 {
+    // Hoffmann et al. 2022, Table 3: about 20 tokens per parameter at the optimum.
+    20.0
+}
+
+/// How runs are trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Training engine: `kernels` (fast CPU) or `candle` (reference, CUDA).
+    #[serde(default = "default_engine")]
+    pub engine: String,
+    /// `cpu` or `cuda`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Context length of every model.
+    #[serde(default = "default_context")]
+    pub context: usize,
+    /// One run per seed for every planned shape.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Peak learning rate for every run (default: the ladder's rule).
+    #[serde(default)]
+    pub lr: Option<f32>,
+    /// Tokens per optimizer step (default: the ladder's rule).
+    #[serde(default)]
+    pub batch_tokens: Option<u64>,
+    /// Runs trained side by side (default: the engine's recommendation for the machine).
+    #[serde(default)]
+    pub parallel_runs: Option<usize>,
+    /// Threads per run (default: the engine's recommendation).
+    #[serde(default)]
+    pub threads_per_run: Option<usize>,
+    /// Evaluations along each run (default: the trainer's, log-spaced).
+    #[serde(default)]
+    pub eval_points: Option<usize>,
+    /// Validation tokens scored at each evaluation along the run (default: the trainer's).
+    #[serde(default)]
+    pub eval_tokens: Option<u64>,
+    /// Validation tokens scored at the end of each run (default: the trainer's).
+    #[serde(default)]
+    pub final_eval_tokens: Option<u64>,
+}
+
+fn default_engine() -> String {
+    "kernels".into()
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_context() -> usize {
+    isoflop_train::ladder::CONTEXT
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        Self {
+            engine: default_engine(),
+            device: default_device(),
+            context: default_context(),
+            seeds: default_seeds(),
+            lr: None,
+            batch_tokens: None,
+            parallel_runs: None,
+            threads_per_run: None,
+            eval_points: None,
+            eval_tokens: None,
+            final_eval_tokens: None,
+        }
+    }
+}
+
+impl SweepSpec {
+    /// Reads and validates a spec file; relative corpus paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read sweep spec {}", path.display()))?;
+        let mut spec = Self::parse(&text, &path.display().to_string())?;
+        if spec.corpus.source != "default" {
+            let p = PathBuf::from(&spec.corpus.source);
+            if p.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                spec.corpus.source = base.join(p).display().to_string();
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Parses and validates spec text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let spec: SweepSpec = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+            .with_context(|| format!("{origin}: invalid sweep spec"))?;
+        spec.validate().with_context(|| format!("{origin}: invalid sweep spec"))?;
+        Ok(spec)
+    }
+
+    /// Checks every field; errors name the field and the value.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.is_empty()
+            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            bail!("name = {:?}: use letters, digits, '.', '_' and '-' only", self.name);
+        }
+        match self.corpus.tokenizer.as_str() {
+            "byte" => {}
+            "bpe" => {
+                if self.corpus.vocab.is_none_or(|v| !(257..=65536).contains(&v)) {
+                    bail!("corpus.vocab: a bpe tokenizer needs vocab between 257 and 65536");
+                }
+            }
+            other => bail!("corpus.tokenizer = {other:?}: expected \"byte\" or \"bpe\""),
+        }
+        let positive = |what: &str, v: f64| -> Result<()> {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("{what} = {v}: must be positive and finite");
+            }
+            Ok(())
+        };
+        match &self.design {
+            Design::Isoflop { budgets, sizes, tokens_per_param } => {
+                if budgets.is_empty() {
+                    bail!("design.budgets is empty: give at least one compute budget");
+                }
+                for (i, &c) in budgets.iter().enumerate() {
+                    positive(&format!("design.budgets[{i}]"), c)?;
+                }
+                if *sizes < 3 {
+                    bail!(
+                        "design.sizes = {sizes}: an IsoFLOP profile needs at least 3 sizes per \
+                         budget to fit its parabola"
+                    );
+                }
+                positive("design.tokens_per_param", *tokens_per_param)?;
+            }
+            Design::Grid { params, tokens_per_param } => {
+                if params.is_empty() || tokens_per_param.is_empty() {
+                    bail!("design.params and design.tokens_per_param must both be non-empty");
+                }
+                for (i, &n) in params.iter().enumerate() {
+                    positive(&format!("design.params[{i}]"), n)?;
+                }
+                for (i, &r) in tokens_per_param.iter().enumerate() {
+                    positive(&format!("design.tokens_per_param[{i}]"), r)?;
+                }
+            }
+        }
+        let t = &self.train;
+        if !["kernels", "candle"].contains(&t.engine.as_str()) {
+            bail!("train.engine = {:?}: expected \"kernels\" or \"candle\"", t.engine);
+        }
+        if !["cpu", "cuda"].contains(&t.device.as_str()) {
+            bail!("train.device = {:?}: expected \"cpu\" or \"cuda\"", t.device);
+        }
+        if t.context < 2 {
+            bail!("train.context = {}: must be at least 2", t.context);
+        }
+        if t.seeds.is_empty() {
+            bail!("train.seeds is empty: give at least one seed");
+        }
+        if let Some(lr) = t.lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            bail!("train.lr = {lr}: must be positive");
+        }
+        if t.parallel_runs == Some(0) || t.threads_per_run == Some(0) {
+            bail!("train.parallel_runs and train.threads_per_run must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The vocabulary size the tokenizer gives.
+    pub fn vocab(&self) -> usize {
+        match self.corpus.tokenizer.as_str() {
+            "bpe" => self.corpus.vocab.unwrap_or(4096),
+            _ => isoflop_train::ladder::BYTE_VOCAB,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_defaults_and_both_designs() {
+        let s = SweepSpec::parse(
+            "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e11, 3e11]\n",
+            "q.toml",
+        )
+        .unwrap();
+        assert_eq!(s.train.engine, "kernels");
+        assert_eq!(s.corpus.source, "default");
+        assert!(matches!(s.design, Design::Isoflop { sizes: 5, .. }));
+        let g = SweepSpec::parse(
+            "name = \"g\"\n[design]\nkind = \"grid\"\nparams = [1e5]\ntokens_per_param = [5, 20]\n",
+            "g.toml",
+        )
+        .unwrap();
+        assert!(matches!(g.design, Design::Grid { .. }));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let e = SweepSpec::parse(
+            "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudgets = [-1]\n",
+            "x.toml",
+        )
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("x.toml") && msg.contains("design.budgets[0] = -1"), "{msg}");
+        let e = SweepSpec::parse(
+            "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudget = [1]\n",
+            "y.toml",
+        )
+        .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("y.toml") && msg.contains("line 4"), "{msg}");
+        let e = SweepSpec::parse(
+            "name = \"a b\"\n[design]\nkind = \"grid\"\nparams=[1]\ntokens_per_param=[1]\n",
+            "z",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("name = \"a b\""));
+    }
+}
