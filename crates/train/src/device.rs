@@ -25,6 +25,11 @@ impl Device {
         cfg!(feature = "cuda")
     }
 
+    /// Checks that this device can be used now (a GPU with the `cuda` feature, for CUDA).
+    pub fn ensure_available(self) -> Result<()> {
+        self.to_candle().map(|_| ())
+    }
+
     /// The candle device, or an error saying why it cannot be had.
     pub(crate) fn to_candle(self) -> Result<candle_core::Device> {
         match self {

@@ -63,7 +63,7 @@ pub use schedule::{FINAL_LR_RATIO, LrSchedule};
 pub use tokenizer::{Tokenizer, TokenizerKind};
 pub use train_config::{
     DEFAULT_DIVERGENCE_RATIO, DEFAULT_EVAL_POINTS, DEFAULT_EVAL_TOKENS, DEFAULT_FINAL_EVAL_TOKENS,
-    TrainConfig,
+    FIRST_EVAL_FRACTION, MIN_EVAL_TOKENS, TrainConfig,
 };
 pub use trainer::{
     CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte, train,

@@ -50,9 +50,11 @@ pub struct SplitText {
     pub block_bytes: usize,
 }
 
-/// Cuts `text` into blocks of at least `size` bytes, each ending at a line end (or the text's
-/// end), so a block never splits a line or a UTF-8 character.
+/// Cuts `text` into blocks of at least `size` bytes, each ending at a line end if one comes
+/// within another `size` bytes, else after a space, else at the next character boundary; so a
+/// block splits no UTF-8 character and, in text with lines, no line.
 pub fn blocks(text: &str, size: usize) -> Vec<&str> {
+    let size = size.max(1);
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
@@ -60,12 +62,13 @@ pub fn blocks(text: &str, size: usize) -> Vec<&str> {
             out.push(rest);
             break;
         }
-        // Byte search: `size` may fall inside a multi-byte character, but a '\n' byte never
-        // does, so cutting after one is always a character boundary.
-        let cut = match rest.as_bytes()[size..].iter().position(|&b| b == b'\n') {
-            Some(i) => size + i + 1,
-            None => rest.len(),
-        };
+        // Byte search: `size` may fall inside a multi-byte character, but '\n' and ' ' bytes
+        // never do, so cutting after one is always a character boundary.
+        let window = &rest.as_bytes()[size..rest.len().min(2 * size)];
+        let after = |c: u8| window.iter().position(|&b| b == c).map(|i| size + i + 1);
+        let cut = after(b'\n').or_else(|| after(b' ')).unwrap_or_else(|| {
+            (size..=rest.len()).find(|&i| rest.is_char_boundary(i)).expect("end is a boundary")
+        });
         out.push(&rest[..cut]);
         rest = &rest[cut..];
     }
@@ -159,9 +162,12 @@ mod tests {
     fn blocks_cut_at_line_ends_and_cover_the_text() {
         let text = "ab\ncdef\ng\nhij";
         let b = blocks(text, 3);
-        // At least 3 bytes, then on to the next line end.
-        assert_eq!(b, ["ab\ncdef\n", "g\nhij"]);
-        assert_eq!(blocks("ééé\néé", 1), ["ééé\n", "éé"]);
+        // At least 3 bytes, then on to a line end within the next 3 ("f\ng" holds one),
+        // else cut at the boundary ("cde" and "ij" hold none).
+        assert_eq!(b, ["ab\n", "cdef\n", "g\nh", "ij"]);
+        // No line end near: a space, else a character boundary.
+        assert_eq!(blocks("abcd efghijkl", 3), ["abcd ", "efg", "hij", "kl"]);
+        assert_eq!(blocks("ééé", 3), ["éé", "é"]);
         assert_eq!(b.concat(), text);
         assert_eq!(blocks("", 3), Vec::<&str>::new());
     }

@@ -11,8 +11,13 @@ use std::path::PathBuf;
 
 /// Evaluations at log-spaced token counts over a run (the last one at the end).
 pub const DEFAULT_EVAL_POINTS: usize = 12;
-/// Tokens per split scored at each intermediate evaluation.
+/// Tokens per split scored at each intermediate evaluation, at most; small budgets score
+/// `tokens / 40` (at least [`MIN_EVAL_TOKENS`]) so evaluation stays a small share of the run.
 pub const DEFAULT_EVAL_TOKENS: u64 = 32_768;
+/// The fewest tokens per split an intermediate evaluation scores by default.
+pub const MIN_EVAL_TOKENS: u64 = 8_192;
+/// The first evaluation comes after this fraction of the steps; the rest are log-spaced.
+pub const FIRST_EVAL_FRACTION: f64 = 0.01;
 /// Tokens per split scored at the final evaluation (or the whole split if smaller).
 pub const DEFAULT_FINAL_EVAL_TOKENS: u64 = 262_144;
 /// A run whose smoothed training loss exceeds this multiple of its first loss has diverged.
@@ -83,7 +88,7 @@ impl TrainConfig {
             engine: "candle".into(),
             device: Device::Cpu,
             eval_points: DEFAULT_EVAL_POINTS,
-            eval_tokens: DEFAULT_EVAL_TOKENS,
+            eval_tokens: (tokens / 40).clamp(MIN_EVAL_TOKENS, DEFAULT_EVAL_TOKENS),
             final_eval_tokens: DEFAULT_FINAL_EVAL_TOKENS,
             patience: None,
             divergence_ratio: DEFAULT_DIVERGENCE_RATIO,
@@ -179,13 +184,18 @@ impl TrainConfig {
         }
     }
 
-    /// The steps after which to evaluate: `round(S^(i/k))` for i = 1..k, deduplicated; the
-    /// last is always `S`.
+    /// The steps after which to evaluate: `k` points log-spaced from 1% of the steps `S` to
+    /// `S`, rounded and deduplicated; the last is always `S`.
     pub fn eval_steps(&self) -> Vec<u64> {
         let s = self.steps() as f64;
+        let first = (s * FIRST_EVAL_FRACTION).max(1.0);
         let k = self.eval_points;
-        let mut out: Vec<u64> =
-            (1..=k).map(|i| s.powf(i as f64 / k as f64).round().max(1.0) as u64).collect();
+        let mut out: Vec<u64> = (0..k)
+            .map(|i| {
+                let f = if k == 1 { 1.0 } else { i as f64 / (k - 1) as f64 };
+                (first * (s / first).powf(f)).round().max(1.0) as u64
+            })
+            .collect();
         out.push(self.steps());
         out.sort_unstable();
         out.dedup();
@@ -244,7 +254,10 @@ mod tests {
         let e = c.eval_steps();
         assert_eq!(*e.last().unwrap(), 976);
         assert!(e.windows(2).all(|w| w[0] < w[1]));
-        assert!(e.len() >= 8);
+        assert!(e.len() >= 10);
+        assert_eq!(e[0], 10); // 1% of 976 steps, rounded
+        assert_eq!(c.eval_tokens, 32_768);
+        assert_eq!(TrainConfig::new(model(), 200_000).unwrap().eval_tokens, 8192);
     }
 
     #[test]

@@ -332,7 +332,8 @@ pub fn train(
     let mut train_secs = 0f64;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut last_loss = f32::NAN;
-    let mut lr = schedule.lr(state.step);
+    // The learning rate of the last step taken (for the curve when no step runs now).
+    let mut lr = schedule.lr(state.step.saturating_sub(1));
     let mut status = RunStatus::Done;
     let mut reason = None;
 
@@ -450,14 +451,21 @@ pub fn train(
             Some(o) => Some(evaluate(engine.as_mut(), o, seq, rows, n)?),
             None => None,
         };
+        // A resumed run that had already finished re-scores its last point; otherwise the
+        // final point carries the mean training loss since the previous evaluation.
+        let previous = state.curve.last().filter(|p| p.step == state.step).cloned();
+        let train_loss = match (&previous, state.acc_n) {
+            (Some(p), _) => p.train_loss,
+            (None, 0) => last_loss,
+            (None, n) => (state.acc_sum / n as f64) as f32,
+        };
+        if previous.is_some() {
+            state.curve.pop();
+        }
         state.curve.push(CurvePoint {
             tokens: state.tokens,
             step: state.step,
-            train_loss: if state.acc_n > 0 {
-                (state.acc_sum / state.acc_n as f64) as f32
-            } else {
-                last_loss
-            },
+            train_loss,
             val_loss: val,
             ood_loss: ood,
             lr,
