@@ -46,6 +46,7 @@ pub fn bootstrap(
             let (free, _) = best_of(opts, &sample, &layout, &starts, false).ok()?;
             let mut raw = vec![0.0; opts.form.params().len()];
             layout.expand(&free, &mut raw);
+            opts.form.canonicalize(&mut raw, &layout);
             Some(
                 opts.form
                     .params()

@@ -17,6 +17,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Default stopping rule on the gradient norm of the free vector (see the optimizer module's docs).
+pub const TOL_GRAD: f64 = 1e-8;
+/// Default stopping rule on the absolute change of the objective (see the optimizer module's docs).
+pub const TOL_COST: f64 = 1e-10;
+
 /// Everything that decides a fit; saved in fit.json.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -41,7 +46,7 @@ pub struct FitOptions {
     pub max_iters: u64,
     /// Stop when the gradient norm falls below this.
     pub tol_grad: f64,
-    /// Stop when the objective changes by less than this (absolute; scipy's ftol 2.2e-9).
+    /// Stop when the objective changes by less than this (absolute).
     pub tol_cost: f64,
     /// Bootstrap resamples (0: none).
     pub bootstrap: usize,
@@ -63,9 +68,8 @@ impl Default for FitOptions {
             starts: Vec::new(),
             grid_stride: 1,
             max_iters: 1000,
-            // scipy.optimize L-BFGS-B defaults: gtol = 1e-5, ftol = 2.220446049250313e-09.
-            tol_grad: 1e-5,
-            tol_cost: 2.220446049250313e-9,
+            tol_grad: TOL_GRAD,
+            tol_cost: TOL_COST,
             bootstrap: 0,
             seed: 0,
             bootstrap_starts: 8,
@@ -171,6 +175,9 @@ pub struct Fit {
     pub version: String,
     /// Bootstrap samples, when asked for.
     pub bootstrap: Option<BootstrapSamples>,
+    /// Extrapolation check: predictions for the rows held out of the fit, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<Vec<crate::HeldOut>>,
 }
 
 /// Fits `opts.form` to `obs` (with a bootstrap when `opts.bootstrap > 0`).
@@ -292,6 +299,8 @@ fn assemble(
     let specs = form.params();
     let mut raw = vec![0.0; specs.len()];
     layout.expand(free, &mut raw);
+    form.canonicalize(&mut raw, layout);
+    let free = &layout.project(&raw);
     let mut g = vec![0.0; free.len()];
     let objective = Objective::new(form, points, layout, opts.huber_delta, opts.reduction)
         .value_grad(free, &mut g);
@@ -332,6 +341,7 @@ fn assemble(
         options: opts.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         bootstrap: None,
+        holdout: None,
     };
     fit.derived = derived_of(form, &fit.params);
     Ok(fit)

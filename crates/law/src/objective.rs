@@ -12,7 +12,6 @@
 
 use crate::Form;
 use crate::forms::{N_FEATURES, Point};
-use crate::huber::{huber, huber_grad};
 use crate::layout::Layout;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -68,17 +67,7 @@ impl<'a> Objective<'a> {
         self.layout.expand(free, &mut raw[..np]);
         let raw = &raw[..np];
         let mut g_raw = [0.0; MAX_PARAMS];
-        let mut gp = [0.0; MAX_PARAMS];
-        let mut total = 0.0;
-        for p in self.points {
-            let f = self.form.eval(raw, &p.x, Some(&mut gp[..np]));
-            let r = f - p.target;
-            total += huber(r, self.delta);
-            let h = huber_grad(r, self.delta);
-            for k in 0..np {
-                g_raw[k] += h * gp[k];
-            }
-        }
+        let total = self.form.huber_sum(raw, self.points, self.delta, &mut g_raw[..np]);
         let scale = match self.reduction {
             Reduction::Sum => 1.0,
             Reduction::Mean => 1.0 / self.points.len().max(1) as f64,

@@ -97,7 +97,8 @@ impl Default for ColumnNames {
     }
 }
 
-/// Reads observations from a CSV or JSONL file, validating every value.
+/// Reads observations from a CSV or JSONL file, validating every value. When the file has
+/// no D column but has C, D is taken as C / (6N).
 ///
 /// Rejected, with file, line and column named: a missing required column, a non-numeric
 /// value, NaN or infinity, N or D ≤ 0, loss ≤ 0, C or U ≤ 0, an empty file.
@@ -159,17 +160,26 @@ fn check_positive(path: &Path, line: usize, column: &str, v: f64, what: &str) ->
     Ok(v)
 }
 
-fn finish_row(path: &Path, line: usize, cols: &ColumnNames, r: RawRow) -> Result<Observation> {
+fn finish_row(
+    path: &Path,
+    line: usize,
+    cols: &ColumnNames,
+    r: RawRow,
+    has_d: bool,
+) -> Result<Observation> {
     let need = |v: Option<f64>, col: &str| {
         v.ok_or_else(|| parse_err(path, line, col, "value is missing".into()))
     };
-    let n = check_positive(path, line, &cols.n, need(r.n, &cols.n)?, "N (parameters)")?;
-    let d = check_positive(path, line, &cols.d, need(r.d, &cols.d)?, "D (tokens)")?;
-    let loss = check_positive(path, line, &cols.loss, need(r.loss, &cols.loss)?, "loss")?;
     let opt = |v: Option<f64>, col: &str, what: &str| -> Result<Option<f64>> {
         v.map(|x| check_positive(path, line, col, x, what)).transpose()
     };
+    let n = check_positive(path, line, &cols.n, need(r.n, &cols.n)?, "N (parameters)")?;
     let c = opt(r.c, &cols.c, "C (FLOPs)")?;
+    let d = match (r.d, c) {
+        (None, Some(c)) if !has_d => c / (6.0 * n),
+        (d, _) => check_positive(path, line, &cols.d, need(d, &cols.d)?, "D (tokens)")?,
+    };
+    let loss = check_positive(path, line, &cols.loss, need(r.loss, &cols.loss)?, "loss")?;
     let u = opt(r.u, &cols.u, "U (unique tokens)")?;
     let tokens = opt(r.tokens, &cols.tokens, "tokens")?;
     let step = r
@@ -230,8 +240,14 @@ fn read_csv(path: &Path, cols: &ColumnNames) -> Result<Vec<Observation>> {
             found: headers.join(", "),
         })
     };
-    let (i_n, i_d, i_loss) = (required(&cols.n)?, required(&cols.d)?, required(&cols.loss)?);
+    let (i_n, i_loss) = (required(&cols.n)?, required(&cols.loss)?);
     let (i_c, i_u, i_run) = (find(&cols.c), find(&cols.u), find(&cols.run));
+    // D may be left out when C is given: D = C / (6N).
+    let i_d = match (find(&cols.d), i_c) {
+        (Some(i), _) => Some(i),
+        (None, Some(_)) => None,
+        (None, None) => Some(required(&cols.d)?),
+    };
     let (i_step, i_tokens, i_metric) = (find(&cols.step), find(&cols.tokens), find(&cols.metric));
     let mut out = Vec::new();
     for rec in rdr.records() {
@@ -245,7 +261,7 @@ fn read_csv(path: &Path, cols: &ColumnNames) -> Result<Vec<Observation>> {
         };
         let raw = RawRow {
             n: num(Some(i_n), &cols.n)?,
-            d: num(Some(i_d), &cols.d)?,
+            d: num(i_d, &cols.d)?,
             loss: num(Some(i_loss), &cols.loss)?,
             c: num(i_c, &cols.c)?,
             u: num(i_u, &cols.u)?,
@@ -254,7 +270,7 @@ fn read_csv(path: &Path, cols: &ColumnNames) -> Result<Vec<Observation>> {
             tokens: num(i_tokens, &cols.tokens)?,
             metric: num(i_metric, &cols.metric)?,
         };
-        out.push(finish_row(path, line, cols, raw)?);
+        out.push(finish_row(path, line, cols, raw, i_d.is_some())?);
     }
     Ok(out)
 }
@@ -293,7 +309,7 @@ fn read_jsonl(path: &Path, text: &str, cols: &ColumnNames) -> Result<Vec<Observa
         };
         let raw = RawRow {
             n: num(&cols.n, true)?,
-            d: num(&cols.d, true)?,
+            d: num(&cols.d, !obj.contains_key(&cols.c))?,
             loss: num(&cols.loss, true)?,
             c: num(&cols.c, false)?,
             u: num(&cols.u, false)?,
@@ -302,7 +318,8 @@ fn read_jsonl(path: &Path, text: &str, cols: &ColumnNames) -> Result<Vec<Observa
             tokens: num(&cols.tokens, false)?,
             metric: num(&cols.metric, false)?,
         };
-        out.push(finish_row(path, line, cols, raw)?);
+        let has_d = obj.contains_key(&cols.d);
+        out.push(finish_row(path, line, cols, raw, has_d)?);
     }
     Ok(out)
 }
@@ -367,6 +384,11 @@ mod tests {
         let (_d, p) = write("d.csv", "N,D,loss\n-1,2e7,3\n");
         let e = read_observations(&p, &ColumnNames::default()).unwrap_err().to_string();
         assert!(e.contains("d.csv:2: column `N`: N (parameters) must be > 0"), "{e}");
+        let (_d, p) = write("e.csv", "N,tokens,loss\n1,2,3\n");
+        let e = read_observations(&p, &ColumnNames::default()).unwrap_err().to_string();
+        assert!(e.contains("missing column `D`"), "{e}");
+        let (_d, p) = write("f.csv", "N,C,loss\n1e6,6e13,3\n");
+        assert_eq!(read_observations(&p, &ColumnNames::default()).unwrap()[0].d, 1e7);
         let (_d, p) = write("e.csv", "N,tokens,loss\n1,2,3\n");
         let e = read_observations(&p, &ColumnNames::default()).unwrap_err().to_string();
         assert!(e.contains("missing column `D`"), "{e}");

@@ -88,11 +88,11 @@ pub fn standard_normal(rng: &mut impl Rng) -> f64 {
 
 /// The sweep behind `examples/chinchilla_synthetic.csv`: Hoffmann et al.'s law, 12 budgets
 /// from 1e17 to about 3.2e22 FLOPs (half-decade steps), 20 models each (240 rows, the size of
-/// Besiroglu et al.'s Chinchilla data), 2% log-normal noise, seed 2022.
+/// Besiroglu et al.'s Chinchilla data), 1% log-normal noise, seed 2022.
 pub fn chinchilla_example() -> Vec<Observation> {
     let hi = 1e17 * 10f64.powf(5.5);
     Sweep::log_even(1e17, hi, 12, 20)
-        .with_noise(0.02, 2022)
+        .with_noise(0.01, 2022)
         .observe(|n, d| chinchilla_loss(&HOFFMANN, n, d))
 }
 

@@ -247,6 +247,19 @@ impl Form {
         }
     }
 
+    /// Picks one of a form's equivalent parameter sets: the sigmoid is unchanged by swapping
+    /// floor and ceiling and negating k, so the fit reports floor ≤ ceiling (when both are free).
+    pub(crate) fn canonicalize(&self, raw: &mut [f64], layout: &crate::layout::Layout) {
+        if matches!(self, Form::Sigmoid(_))
+            && layout.is_free(0)
+            && layout.is_free(1)
+            && raw[0] > raw[1]
+        {
+            raw.swap(0, 1);
+            raw[2] = -raw[2];
+        }
+    }
+
     /// The optimiser's starting points (raw vectors), some of which depend on the data's range.
     pub(crate) fn grid(&self, points: &[Point]) -> Vec<Vec<f64>> {
         match self {
@@ -289,9 +302,35 @@ pub(crate) fn product(axes: &[&[f64]]) -> Vec<Vec<f64>> {
 }
 
 /// Numerically careful ln(Σ exp(t_i)) and the softmax weights exp(t_i − lse), in place.
-#[inline]
+///
+/// Fast path: sum the exps directly, which is exact whenever the sum is a finite normal
+/// number (every t_i below ~709 and not all below ~−708); it avoids the data-dependent branch
+/// of finding the largest term, which mispredicts on about every other point of a sweep whose
+/// dominant term changes with N and D. Otherwise fall back to factoring out the largest term.
+#[inline(always)]
 pub(crate) fn log_sum_exp<const K: usize>(t: [f64; K], w: &mut [f64; K]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..K {
+        w[i] = t[i].exp();
+        s += w[i];
+    }
+    if s.is_finite() && s >= f64::MIN_POSITIVE {
+        let inv = 1.0 / s;
+        for wi in w.iter_mut() {
+            *wi *= inv;
+        }
+        return s.ln();
+    }
+    log_sum_exp_shifted(t, w)
+}
+
+#[cold]
+fn log_sum_exp_shifted<const K: usize>(t: [f64; K], w: &mut [f64; K]) -> f64 {
     let m = t.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        w.iter_mut().for_each(|x| *x = f64::NAN);
+        return m;
+    }
     let mut s = 0.0;
     for i in 0..K {
         w[i] = (t[i] - m).exp();
@@ -301,6 +340,73 @@ pub(crate) fn log_sum_exp<const K: usize>(t: [f64; K], w: &mut [f64; K]) -> f64 
         *wi /= s;
     }
     m + s.ln()
+}
+
+#[cfg(test)]
+#[test]
+fn log_sum_exp_survives_extremes() {
+    let mut w = [0.0; 3];
+    // ln(e^800 + e^799 + 1) = 800 + ln(1 + e^-1).
+    let f = log_sum_exp([800.0, 799.0, 0.0], &mut w);
+    assert!((f - (800.0 + (1.0 + (-1.0f64).exp()).ln())).abs() < 1e-12);
+    assert!((w[0] + w[1] - 1.0).abs() < 1e-15);
+    let f = log_sum_exp([-800.0, -801.0, -900.0], &mut w);
+    assert!((f - (-800.0 + (1.0 + (-1.0f64).exp()).ln())).abs() < 1e-12);
+    let f = log_sum_exp([0.5, -1.0, 2.0], &mut w);
+    let direct = (0.5f64.exp() + (-1.0f64).exp() + 2.0f64.exp()).ln();
+    assert!((f - direct).abs() < 1e-15);
+}
+
+impl Form {
+    /// Σ H_δ(f(θ; x_i) − y_i) over `points` at raw vector `raw`, with its raw gradient written
+    /// into `g_raw`. Dispatches on the form once, so that each form's loop is compiled with its
+    /// parameter count known (the hot loop of every fit).
+    pub(crate) fn huber_sum(
+        &self,
+        raw: &[f64],
+        points: &[Point],
+        delta: f64,
+        g_raw: &mut [f64],
+    ) -> f64 {
+        match *self {
+            Form::Chinchilla => huber_sum::<5>(raw, points, delta, g_raw, chinchilla::eval),
+            Form::Kaplan { irreducible: false, .. } => {
+                huber_sum::<2>(raw, points, delta, g_raw, |r, x, g| kaplan::eval(r, x, false, g))
+            }
+            Form::Kaplan { irreducible: true, .. } => {
+                huber_sum::<3>(raw, points, delta, g_raw, |r, x, g| kaplan::eval(r, x, true, g))
+            }
+            Form::KaplanNd => huber_sum::<4>(raw, points, delta, g_raw, kaplan_nd::eval),
+            Form::DataConstrained => {
+                huber_sum::<7>(raw, points, delta, g_raw, data_constrained::eval)
+            }
+            Form::Sigmoid(_) => huber_sum::<4>(raw, points, delta, g_raw, sigmoid::eval),
+        }
+    }
+}
+
+#[inline(always)]
+fn huber_sum<const NP: usize>(
+    raw: &[f64],
+    points: &[Point],
+    delta: f64,
+    g_raw: &mut [f64],
+    eval: impl Fn(&[f64], &[f64; N_FEATURES], Option<&mut [f64]>) -> f64,
+) -> f64 {
+    let raw: &[f64; NP] = raw.try_into().expect("raw vector length matches the form");
+    let mut g = [0.0; NP];
+    let mut gp = [0.0; NP];
+    let mut total = 0.0;
+    for p in points {
+        let r = eval(raw, &p.x, Some(&mut gp)) - p.target;
+        total += crate::huber::huber(r, delta);
+        let h = crate::huber::huber_grad(r, delta);
+        for k in 0..NP {
+            g[k] += h * gp[k];
+        }
+    }
+    g_raw[..NP].copy_from_slice(&g);
+    total
 }
 
 impl fmt::Display for Form {

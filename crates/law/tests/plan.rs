@@ -1,0 +1,80 @@
+//! Planning: the closed form equals a numeric minimisation, the variants invert each other,
+//! and paying for inference makes the model smaller and longer-trained.
+
+use crate::{close, small_sweep};
+use isoflop_law::synthetic::{HOFFMANN, chinchilla_loss};
+use isoflop_law::{Fit, FitOptions, Form, fit, plan};
+
+fn hoffmann_fit() -> Fit {
+    let obs = small_sweep().observe(|n, d| chinchilla_loss(&HOFFMANN, n, d));
+    fit(&obs, &FitOptions { grid_stride: 9, bootstrap: 20, seed: 1, ..FitOptions::default() })
+        .unwrap()
+}
+
+#[test]
+fn closed_form_equals_numeric_minimisation() {
+    let f = hoffmann_fit();
+    for c in [1e19, 5.76e23, 1e26] {
+        let p = plan::compute_optimal(&f, c).unwrap();
+        assert_eq!(p.method, "closed-form");
+        assert!(p.numeric_check.unwrap() < 1e-6, "closed vs numeric at {c}: {:?}", p.numeric_check);
+        // Brute force: no N on a fine grid along C = 6ND does better than N_opt.
+        let loss = |n: f64| f.predict(n, c / (6.0 * n));
+        for k in -50..=50 {
+            let n = p.n_opt * (1.0 + 0.002 * f64::from(k));
+            assert!(loss(n) >= p.loss - 1e-12, "N = {n} beats N_opt = {} at C = {c}", p.n_opt);
+        }
+        close("C = 6ND", 6.0 * p.n_opt * p.d_opt, c, 1e-12);
+        // Noise-free data: the bootstrap refits agree with the point estimate to the optimiser's
+        // precision, so the interval is a sliver around it.
+        let [lo, hi] = p.loss_interval.unwrap();
+        assert!(lo - 1e-6 <= p.loss && p.loss <= hi + 1e-6, "{lo} {} {hi}", p.loss);
+    }
+    // With Hoffmann's parameters, G = (αA/(βB))^(1/(α+β)) and a = β/(α+β) = 0.28/0.62.
+    let g: f64 = (0.34f64 * 406.4 / (0.28 * 410.7)).powf(1.0 / 0.62);
+    let p = plan::compute_optimal(&f, 6e24).unwrap();
+    close("N_opt", p.n_opt, g * 1e24f64.powf(0.28 / 0.62), 2e-2);
+}
+
+#[test]
+fn variants_invert_each_other() {
+    let f = hoffmann_fit();
+    let p = plan::compute_optimal(&f, 1e23).unwrap();
+    let t = plan::for_target_loss(&f, p.loss).unwrap();
+    close("compute for target loss", t.compute, 1e23, 1e-6);
+    let q = plan::for_params(&f, p.n_opt).unwrap();
+    close("compute for params", q.compute, 1e23, 1e-6);
+    close("D for params", q.d_opt, p.d_opt, 1e-6);
+    assert!(plan::for_target_loss(&f, 1.0).unwrap_err().to_string().contains("out of reach"));
+}
+
+#[test]
+fn inference_makes_the_model_smaller_and_longer_trained() {
+    let f = hoffmann_fit();
+    let none = plan::inference_aware(&f, 1e23, 0.0).unwrap();
+    close("no inference: N", none.n, none.chinchilla.n_opt, 1e-4);
+    let p = plan::inference_aware(&f, 1e23, 1e13).unwrap();
+    assert!(p.n_ratio < 0.9 && p.d_ratio > 1.1, "{p:?}");
+    close("same loss", f.predict(p.n, p.d), p.loss, 1e-9);
+    assert!(p.flops_saved > 0.0);
+}
+
+#[test]
+fn forms_without_n_and_d_are_refused_and_kaplan_nd_plans_numerically() {
+    let obs = small_sweep().observe(|n, _| (8.8e13 / n).powf(0.076));
+    let kn = fit(
+        &obs,
+        &FitOptions { grid_stride: 4, ..FitOptions::for_form("kaplan-n".parse().unwrap()) },
+    )
+    .unwrap();
+    let e = plan::compute_optimal(&kn, 1e21).unwrap_err().to_string();
+    assert!(e.contains("form kaplan-n cannot be planned"), "{e}");
+    let obs =
+        small_sweep().observe(|n, d| ((6.4e13 / n).powf(0.076 / 0.103) + 1.8e13 / d).powf(0.103));
+    let nd =
+        fit(&obs, &FitOptions { grid_stride: 4, ..FitOptions::for_form(Form::KaplanNd) }).unwrap();
+    let p = plan::compute_optimal(&nd, 1e21).unwrap();
+    assert_eq!(p.method, "numeric");
+    let loss = |n: f64| nd.predict(n, 1e21 / (6.0 * n));
+    assert!(loss(p.n_opt * 1.01) >= p.loss && loss(p.n_opt * 0.99) >= p.loss);
+}
