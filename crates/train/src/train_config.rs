@@ -85,7 +85,7 @@ impl TrainConfig {
             final_lr_ratio: crate::FINAL_LR_RATIO,
             seed: 0,
             threads: 0,
-            engine: "candle".into(),
+            engine: "kernels".into(),
             device: Device::Cpu,
             eval_points: DEFAULT_EVAL_POINTS,
             eval_tokens: (tokens / 40).clamp(MIN_EVAL_TOKENS, DEFAULT_EVAL_TOKENS),

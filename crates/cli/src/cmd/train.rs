@@ -52,8 +52,9 @@ pub struct Args {
     /// Compute threads (0: one per physical core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// Training engine: candle (reference, CPU or CUDA) or kernels (fused CPU).
-    #[arg(long, default_value = "candle")]
+    /// Training engine: kernels (fused CPU kernels, the fast default) or candle (the autograd
+    /// reference; the one that runs on --device cuda).
+    #[arg(long, default_value = "kernels")]
     pub engine: String,
     /// Device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
@@ -147,6 +148,9 @@ pub fn run(a: Args, json: bool) -> Result<()> {
     device.ensure_available().context("--device")?;
     if !isoflop_train::ENGINES.contains(&a.engine.as_str()) {
         bail!("--engine {}: expected one of {}", a.engine, isoflop_train::ENGINES.join(", "));
+    }
+    if a.engine == "kernels" && device != Device::Cpu {
+        bail!("--engine kernels runs on the CPU only: add --engine candle for --device {device}");
     }
     let tokens = count(a.tokens, "--tokens")?;
     // Check the shape flags before the (possibly slow) data preparation.
