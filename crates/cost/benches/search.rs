@@ -1,8 +1,11 @@
 //! `--search` must enumerate every layout in well under 100 ms: Llama-2-70B on 64 and on 1024
-//! H100s, global batch 1024 sequences of 4096 tokens.
+//! H100s, global batch 1024 sequences of 4096 tokens. Also the `cpu` probe's matmul kernel
+//! (512×512 f32, one thread and all threads): 2·512³ = 268.4 MFLOP per iteration.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use isoflop_cost::{FlopConvention, Hardware, SearchSpace, TrainRecipe, preset, search};
+use isoflop_cost::{
+    FlopConvention, Hardware, SearchSpace, TrainRecipe, matmul_f32, preset, search,
+};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
@@ -27,5 +30,18 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+fn probe(c: &mut Criterion) {
+    let n = 512;
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.25).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.5).collect();
+    let mut out = vec![0.0f32; n * n];
+    let all = std::thread::available_parallelism().map_or(1, |t| t.get());
+    for threads in [1, all] {
+        c.bench_function(&format!("matmul_f32 512 on {threads} threads"), |bench| {
+            bench.iter(|| matmul_f32(black_box(&a), &b, &mut out, n, threads))
+        });
+    }
+}
+
+criterion_group!(benches, bench, probe);
 criterion_main!(benches);

@@ -218,6 +218,14 @@ mod tests {
     }
 
     #[test]
+    fn gpt3_training_compute() {
+        // Brown et al. 2020 Table D.1: GPT-3 175B, 300B tokens, 3.14e23 training FLOPs (6ND).
+        let gpt3 = crate::preset("gpt3-175b").unwrap();
+        let c = gpt3.train_flops(300e9, FlopConvention::SixN, Recompute::None);
+        assert!(close(c, 3.14e23, 0.005), "{c:e}");
+    }
+
+    #[test]
     fn mfu_definition() {
         // PaLM (Chowdhery et al. 2022) appendix B and Table 3: the 540B model (N = 540.35e9,
         // L = 118, H = 48, Q = 256, T = 2048) trained at 238.3K tokens/s on 6144 TPU v4 chips of

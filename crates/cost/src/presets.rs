@@ -19,7 +19,7 @@ pub const MODEL_PRESETS: [&str; 12] = [
     "chinchilla-70b",
     "train-s",
     "train-m",
-    "train-l",
+    "train-rung-<k>",
 ];
 
 #[allow(clippy::too_many_arguments)]
@@ -77,17 +77,29 @@ pub fn preset(name: &str) -> Result<ModelShape> {
         // position encodings (Transformer-XL, one more d×d projection per layer) are not
         // modelled, so the count is 64.7B against the paper's "70B".
         "chinchilla-70b" | "chinchilla" => gpt2(80, 8192, 64, 32_000, 2048, false),
-        // The trainer's own ladder (crates/train, ../shared/bench/torch_gpt_reference.py): byte
+        // The trainer's reference models (../shared/bench/torch_gpt_reference.py): byte
         // vocabulary 256, context 128, untied head. S = 4 layers × 128 (875,264 parameters),
-        // M = 6 × 256 (4,902,912), L = 8 × 384 (one step further up the same ladder).
+        // M = 6 × 256 with 8 heads (4,902,912).
         "train-s" => gpt2(4, 128, 4, 256, 128, false),
         "train-m" => gpt2(6, 256, 8, 256, 128, false),
-        "train-l" => gpt2(8, 384, 12, 256, 128, false),
+        // The trainer's ladder (crates/train/src/ladder.rs): rung k has k layers, d_model 32·k,
+        // heads of width 32, byte vocabulary, context 128, untied head (rung 4 is S).
+        other
+            if other
+                .strip_prefix("train-rung-")
+                .is_some_and(|k| k.parse::<u64>().is_ok_and(|k| (1..=96).contains(&k))) =>
+        {
+            let k: u64 = other["train-rung-".len()..].parse().expect("checked");
+            gpt2(k, 32 * k, k, 256, 128, false)
+        }
         _ => {
             return Err(Error::UnknownName {
                 what: "model preset",
                 name: name.to_string(),
-                expected: format!("{}, or a .toml / config.json file", MODEL_PRESETS.join(", ")),
+                expected: format!(
+                    "{} (k = 1..96), or a .toml / config.json file",
+                    MODEL_PRESETS.join(", ")
+                ),
             });
         }
     };
@@ -142,8 +154,13 @@ mod tests {
         // ../shared/bench/torch_gpt_reference.py: S 875,264 and M 4,902,912 parameters.
         assert_eq!(total("train-s"), 875_264);
         assert_eq!(total("train-m"), 4_902_912);
-        for name in MODEL_PRESETS {
-            preset(name).unwrap().validate().unwrap();
+        // crates/train/src/ladder.rs's table: rung 1 33,248; rung 4 = S; rung 8 6,482,432.
+        assert_eq!(total("train-rung-1"), 33_248);
+        assert_eq!(preset("train-rung-4").unwrap(), preset("train-s").unwrap());
+        assert_eq!(total("train-rung-8"), 6_482_432);
+        assert!(preset("train-rung-0").is_err() && preset("train-rung-97").is_err());
+        for name in MODEL_PRESETS.iter().map(|n| n.replace("<k>", "12")) {
+            preset(&name).unwrap().validate().unwrap();
         }
         let err = preset("gpt5").unwrap_err().to_string();
         assert!(err.contains("unknown model preset `gpt5`") && err.contains("llama2-7b"), "{err}");

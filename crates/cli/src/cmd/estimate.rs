@@ -25,8 +25,8 @@ use crate::output::print_json;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Model: a preset (gpt2, gpt2-medium, gpt2-large, gpt2-xl, gpt3-175b, llama2-7b,
-    /// llama2-13b, llama2-70b, chinchilla-70b, train-s, train-m, train-l), a shape .toml, or a
-    /// Hugging Face config.json. Not needed with --ladder.
+    /// llama2-13b, llama2-70b, chinchilla-70b, train-s, train-m, train-rung-<k>), a shape
+    /// .toml, or a Hugging Face config.json. Not needed with --ladder.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Architecture family, overriding the model's: gpt2 or llama.
@@ -62,7 +62,7 @@ pub struct Args {
 
     /// GPU: a100-40gb, a100-80gb, h100-sxm, h100-pcie, h200, l4, rtx4090, mi300x, `cpu`
     /// (measured here by a short matmul probe), or a hardware .toml.
-    #[arg(long, default_value = "h100-sxm")]
+    #[arg(long, visible_alias = "hardware", default_value = "h100-sxm")]
     pub gpu: String,
     /// GPUs in all (default: one node, or --nodes × GPUs per node).
     #[arg(long, conflicts_with = "nodes")]
@@ -385,6 +385,16 @@ impl Report {
             None if args.mfu.is_some() => (mfu, "--mfu".to_string()),
             None => (mfu, format!("assumed for {}", hw.name)),
         };
+        if mfu > 1.0 {
+            // Not an input error: the throughput may be right and the peak too low (a `cpu`
+            // probe under load, a hardware file with the wrong figure). Say so and go on.
+            eprintln!(
+                "warning: the measured throughput is {:.0}% of {}'s peak: the peak ({}) is too low for this run",
+                mfu * 100.0,
+                hw.name,
+                flops_rate(peak)
+            );
+        }
         let memory = shape.train_memory(args.recipe, &layout);
         let step = StepTime::model(shape, &layout, hw, args.recipe, args.convention, mfu)?;
         let prompt = args.prompt.unwrap_or((shape.context / 2).max(1));
