@@ -1,10 +1,311 @@
-//! `isoflop fit`.
+//! `isoflop fit`: fit a scaling law to (N, D, loss) observations.
+//!
+//! Approach 3 (the default) fits a parametric form with summed Huber loss from a grid of
+//! starts; `--approach envelope` and `--approach isoflop` run Chinchilla's approaches 1 and 2.
+//! `-o fit.json` saves the fit (with its options, input sha256 and bootstrap samples) for
+//! `isoflop predict` and `isoflop plan`.
+
+use crate::output::{print_json, write_atomic};
+use anyhow::{Context, Result, bail};
+use isoflop_law::{
+    ColumnNames, Fit, FitOptions, Form, Holdout, Observation, approaches, evaluate_holdout, fit,
+    read_observations, sha256_file, split_holdout,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which of Chinchilla's three approaches to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Approach {
+    /// Approach 3: fit the parametric form (default).
+    Parametric,
+    /// Approach 1: envelope of training curves, then power laws.
+    Envelope,
+    /// Approach 2: IsoFLOP parabolas per budget, then power laws.
+    Isoflop,
+}
 
 /// Arguments of `isoflop fit`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Observations: a .csv (header row) or .jsonl file with columns N, D, loss (optional C, U,
+    /// run, step, tokens, metric).
+    pub data: PathBuf,
+    /// Law form: chinchilla, kaplan-n, kaplan-d, kaplan-c, kaplan-nd, data-constrained,
+    /// sigmoid (metric vs ln C), sigmoid-loss (metric vs loss).
+    #[arg(long, default_value = "chinchilla")]
+    pub form: String,
+    /// Add an irreducible loss E to a kaplan-n/d/c form.
+    #[arg(long)]
+    pub irreducible: bool,
+    /// Which approach: parametric (3), envelope (1) or isoflop (2).
+    #[arg(long, value_enum, default_value = "parametric")]
+    pub approach: Approach,
+    /// Name of the parameters column.
+    #[arg(long, default_value = "N")]
+    pub n_col: String,
+    /// Name of the training-tokens column.
+    #[arg(long, default_value = "D")]
+    pub d_col: String,
+    /// Name of the loss column.
+    #[arg(long, default_value = "loss")]
+    pub loss_col: String,
+    /// Name of the FLOPs column (absent: C = 6·N·D).
+    #[arg(long, default_value = "C")]
+    pub c_col: String,
+    /// Name of the unique-tokens column (data-constrained form).
+    #[arg(long, default_value = "U")]
+    pub u_col: String,
+    /// Name of the downstream-metric column (sigmoid forms).
+    #[arg(long, default_value = "metric")]
+    pub metric_col: String,
+    /// Huber δ on log-loss residuals (Hoffmann et al. 2022: 1e-3).
+    #[arg(long, default_value_t = isoflop_law::HOFFMANN_DELTA)]
+    pub huber_delta: f64,
+    /// Bootstrap resamples for percentile 95% intervals (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use every k-th start of the grid (1: the whole grid).
+    #[arg(long, default_value_t = 1)]
+    pub grid_stride: usize,
+    /// Hold a parameter fixed, in reported units (repeatable): --fix E=1.69 --fix alpha=0.34.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub fix: Vec<String>,
+    /// Tie the exponents (α = β) of chinchilla and data-constrained.
+    #[arg(long)]
+    pub tie_exponents: bool,
+    /// data-constrained: also fit R_N* and R_D* (held at Muennighoff et al.'s values otherwise).
+    #[arg(long)]
+    pub fit_repetition: bool,
+    /// Extrapolation check: fit on rows with C at or below this many FLOPs, predict the rest.
+    #[arg(long, value_name = "FLOPS", conflicts_with = "holdout_top")]
+    pub holdout_above_compute: Option<f64>,
+    /// Extrapolation check: hold out the K rows of largest compute.
+    #[arg(long, value_name = "K")]
+    pub holdout_top: Option<usize>,
+    /// Approach 2: runs within ±this fraction of a budget's compute form its profile.
+    #[arg(long, default_value_t = 0.1)]
+    pub budget_tolerance: f64,
+    /// Approach 1: number of FLOP values on the envelope grid.
+    #[arg(long, default_value_t = 250)]
+    pub envelope_points: usize,
+    /// Write the result (fit.json) here.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
 
 /// Runs `isoflop fit`.
-pub fn run(_args: Args, _json: bool) -> anyhow::Result<()> {
-    anyhow::bail!("`isoflop fit` is not built yet")
+pub fn run(args: Args, json: bool) -> Result<()> {
+    let cols = ColumnNames {
+        n: args.n_col.clone(),
+        d: args.d_col.clone(),
+        loss: args.loss_col.clone(),
+        c: args.c_col.clone(),
+        u: args.u_col.clone(),
+        metric: args.metric_col.clone(),
+        ..ColumnNames::default()
+    };
+    let obs = read_observations(&args.data, &cols)?;
+    match args.approach {
+        Approach::Parametric => run_parametric(&args, &obs, json),
+        Approach::Envelope => {
+            let env = approaches::envelope(&obs, args.envelope_points)
+                .with_context(|| format!("approach 1 on {}", args.data.display()))?;
+            save(&args, &env)?;
+            if json {
+                return print_json(&env);
+            }
+            println!(
+                "approach 1 (envelope of {} curve rows): {} envelope points",
+                obs.len(),
+                env.points.len()
+            );
+            println!("  N_opt = {:.4e} · C^{:.4}", env.n_opt.coefficient, env.n_opt.exponent);
+            println!("  D_opt = {:.4e} · C^{:.4}", env.d_opt.coefficient, env.d_opt.exponent);
+            Ok(())
+        }
+        Approach::Isoflop => {
+            let iso = approaches::isoflop(&obs, args.budget_tolerance, args.bootstrap, args.seed)
+                .with_context(|| format!("approach 2 on {}", args.data.display()))?;
+            for w in &iso.warnings {
+                eprintln!("warning: {w}");
+            }
+            save(&args, &iso)?;
+            if json {
+                return print_json(&iso);
+            }
+            println!("approach 2 (IsoFLOP profiles):");
+            println!(
+                "  {:>12} {:>5} {:>12} {:>12} {:>8}",
+                "C [FLOPs]", "runs", "N_opt", "D_opt", "loss"
+            );
+            for b in &iso.budgets {
+                match (b.n_opt, b.d_opt, b.loss_opt) {
+                    (Some(n), Some(d), Some(l)) => println!(
+                        "  {:>12.3e} {:>5} {:>12.4e} {:>12.4e} {:>8.4}",
+                        b.compute, b.runs, n, d, l
+                    ),
+                    _ => println!(
+                        "  {:>12.3e} {:>5} refused: {}",
+                        b.compute,
+                        b.runs,
+                        b.refused.as_deref().unwrap_or("")
+                    ),
+                }
+            }
+            let iv = |p: &approaches::PowerLaw| {
+                p.exponent_interval
+                    .map(|[lo, hi]| format!("  95% [{lo:.4}, {hi:.4}]"))
+                    .unwrap_or_default()
+            };
+            println!(
+                "  N_opt = {:.4e} · C^{:.4}{}",
+                iso.n_opt.coefficient,
+                iso.n_opt.exponent,
+                iv(&iso.n_opt)
+            );
+            println!(
+                "  D_opt = {:.4e} · C^{:.4}{}",
+                iso.d_opt.coefficient,
+                iso.d_opt.exponent,
+                iv(&iso.d_opt)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn save<T: serde::Serialize>(args: &Args, value: &T) -> Result<()> {
+    if let Some(path) = &args.output {
+        let text = serde_json::to_string_pretty(value)?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Parses `NAME=VALUE` pairs of `--fix`.
+fn parse_fixed(pairs: &[String]) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for p in pairs {
+        let Some((k, v)) = p.split_once('=') else {
+            bail!("--fix `{p}`: expected NAME=VALUE, e.g. --fix E=1.69");
+        };
+        let v: f64 =
+            v.trim().parse().with_context(|| format!("--fix `{p}`: `{v}` is not a number"))?;
+        out.insert(k.trim().to_string(), v);
+    }
+    Ok(out)
+}
+
+/// The form named by `--form`, with `--irreducible` applied.
+pub fn form_of(name: &str, irreducible: bool) -> Result<Form> {
+    let mut form: Form = name.parse().context("--form")?;
+    if irreducible {
+        match form {
+            Form::Kaplan { var, .. } => form = Form::Kaplan { var, irreducible: true },
+            f => bail!("--irreducible applies to kaplan-n, kaplan-d and kaplan-c, not {f}"),
+        }
+    }
+    Ok(form)
+}
+
+fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
+    let form = form_of(&args.form, args.irreducible)?;
+    let opts = FitOptions {
+        form,
+        huber_delta: args.huber_delta,
+        fixed: parse_fixed(&args.fix)?,
+        tie_exponents: args.tie_exponents,
+        free_defaults: args.fit_repetition,
+        grid_stride: args.grid_stride,
+        bootstrap: args.bootstrap,
+        seed: args.seed,
+        ..FitOptions::default()
+    };
+    let holdout = match (args.holdout_above_compute, args.holdout_top) {
+        (Some(c), _) => Some(Holdout::AboveCompute(c)),
+        (None, Some(k)) => Some(Holdout::TopK(k)),
+        _ => None,
+    };
+    let (train, test) = match holdout {
+        Some(h) => {
+            let (a, b) = split_holdout(obs, h)
+                .with_context(|| format!("holdout on {}", args.data.display()))?;
+            (a, Some(b))
+        }
+        None => (obs.to_vec(), None),
+    };
+    let mut f = fit(&train, &opts)
+        .with_context(|| format!("fitting {} to {}", form, args.data.display()))?;
+    f.input = Some(args.data.display().to_string());
+    f.input_sha256 = Some(sha256_file(&args.data)?);
+    if let Some(test) = &test {
+        f.holdout = Some(evaluate_holdout(&f, test));
+    }
+    if let Some(path) = &args.output {
+        let text = serde_json::to_string_pretty(&f)?;
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("saving the fit to {}", path.display()))?;
+    }
+    if json {
+        return print_json(&f);
+    }
+    print_fit(&f, &args.data, args.output.as_deref());
+    Ok(())
+}
+
+/// The human table of a fit.
+fn print_fit(f: &Fit, data: &Path, saved: Option<&Path>) {
+    println!("{} fit of {} rows from {}", f.form, f.n_rows, data.display());
+    println!("  {:<10} {:>14}   95% interval", "parameter", "value");
+    let mut names = f.param_order.clone();
+    names.extend(f.derived.keys().cloned());
+    for name in &names {
+        let v = f.params.get(name).or_else(|| f.derived.get(name)).copied().unwrap_or(f64::NAN);
+        let iv = match f.intervals.get(name) {
+            Some([lo, hi]) => format!("[{}, {}]", num(*lo), num(*hi)),
+            None if f.fixed.contains(name) => "(fixed)".into(),
+            None => String::new(),
+        };
+        println!("  {:<10} {:>14}   {}", name, num(v), iv);
+    }
+    println!("  objective  {:.6e} (summed Huber, δ = {})", f.objective, f.options.huber_delta);
+    println!("  rmse_log   {:.5}", f.rmse_log);
+    println!("  r2         {:.5}", f.r2);
+    println!("  starts     {} reached the best objective of {}", f.starts_at_best, f.starts);
+    if let Some(b) = &f.bootstrap {
+        println!("  bootstrap  {} resamples, seed {}, {} failed", b.resamples, b.seed, b.failed);
+    }
+    if let Some(h) = &f.holdout {
+        println!("held-out runs (fitted without them):");
+        println!(
+            "  {:>12} {:>12} {:>12} {:>9} {:>9} {:>9}",
+            "N", "D", "C", "actual", "predicted", "rel err"
+        );
+        for r in h {
+            println!(
+                "  {:>12.4e} {:>12.4e} {:>12.4e} {:>9.4} {:>9.4} {:>8.2}%",
+                r.n,
+                r.d,
+                r.compute,
+                r.actual,
+                r.predicted,
+                100.0 * r.rel_err
+            );
+        }
+        let mean = h.iter().map(|r| r.rel_err.abs()).sum::<f64>() / h.len() as f64;
+        println!("  mean |rel err| {:.2}%", 100.0 * mean);
+    }
+    if let Some(p) = saved {
+        println!("saved {}", p.display());
+    }
+}
+
+/// A number in a readable width: plain for moderate magnitudes, scientific otherwise.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) { format!("{v:.4e}") } else { format!("{v:.5}") }
 }

@@ -1,10 +1,125 @@
-//! `isoflop plan`.
+//! `isoflop plan`: from a saved fit to the compute-optimal N and D (closed form for
+//! Chinchilla, cross-checked numerically), or the least compute for a target loss, or the
+//! budget at which a given N is optimal, or the smaller, longer-trained model that minimises
+//! training plus inference FLOPs (Sardana et al. 2023).
+
+use super::fit::num;
+use crate::output::print_json;
+use anyhow::{Context, Result, bail};
+use isoflop_law::{Fit, Plan, plan};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `isoflop plan`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A fit saved by `isoflop fit -o fit.json`.
+    #[arg(long)]
+    pub fit: PathBuf,
+    /// Training budget in FLOPs (accepts 5.76e23).
+    #[arg(long, value_name = "FLOPS", required_unless_present_any = ["target_loss", "params"])]
+    pub compute: Option<String>,
+    /// Find the least compute that reaches this loss.
+    #[arg(long, value_name = "LOSS", conflicts_with_all = ["compute", "params"])]
+    pub target_loss: Option<f64>,
+    /// Find the budget at which this many parameters is compute-optimal, and its D.
+    #[arg(long, value_name = "N", conflicts_with = "compute")]
+    pub params: Option<String>,
+    /// With --compute: also plan for this many lifetime inference tokens, minimising
+    /// 6ND + 2NT at the compute-optimal plan's loss.
+    #[arg(long, value_name = "T", requires = "compute")]
+    pub inference_tokens: Option<String>,
+}
+
+/// Reads a fit.json, naming the file in every error.
+pub fn load_fit(path: &Path) -> Result<Fit> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read fit {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a fit saved by `isoflop fit -o`", path.display()))
+}
+
+/// Parses a positive quantity with an optional k/M/B/G/T suffix (7B = 7e9), naming the flag.
+pub fn parse_quantity(flag: &str, text: &str) -> Result<f64> {
+    let t = text.trim();
+    let (body, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        Some('B' | 'G') => (&t[..t.len() - 1], 1e9),
+        Some('T') => (&t[..t.len() - 1], 1e12),
+        _ => (t, 1.0),
+    };
+    let v: f64 = body.parse().map_err(|_| {
+        anyhow::anyhow!("{flag} `{text}`: not a number (examples: 5.76e23, 7B, 1.4T)")
+    })?;
+    let v = v * mult;
+    if !(v > 0.0 && v.is_finite()) {
+        bail!("{flag} `{text}`: must be a finite number > 0");
+    }
+    Ok(v)
+}
 
 /// Runs `isoflop plan`.
-pub fn run(_args: Args, _json: bool) -> anyhow::Result<()> {
-    anyhow::bail!("`isoflop plan` is not built yet")
+pub fn run(args: Args, json: bool) -> Result<()> {
+    let fit = load_fit(&args.fit)?;
+    let ctx = || format!("planning with {}", args.fit.display());
+    if let (Some(c), Some(t)) = (&args.compute, &args.inference_tokens) {
+        let c = parse_quantity("--compute", c)?;
+        let t = parse_quantity("--inference-tokens", t)?;
+        let p = plan::inference_aware(&fit, c, t).with_context(ctx)?;
+        if json {
+            return print_json(&p);
+        }
+        print_plan("compute-optimal (training only)", &p.chinchilla);
+        println!("with {} inference tokens, same loss {:.4}:", num(t), p.loss);
+        println!("  N = {}  ({:.2}x the compute-optimal N)", num(p.n), p.n_ratio);
+        println!(
+            "  D = {}  ({:.2}x the compute-optimal D, {:.1} tokens/param)",
+            num(p.d),
+            p.d_ratio,
+            p.tokens_per_param
+        );
+        println!(
+            "  training {} + inference {} = {} FLOPs ({:.1}% less than {} for the compute-optimal model)",
+            num(p.train_flops),
+            num(p.inference_flops),
+            num(p.train_flops + p.inference_flops),
+            100.0 * p.flops_saved,
+            num(p.chinchilla_total_flops)
+        );
+        return Ok(());
+    }
+    let p = if let Some(l) = args.target_loss {
+        plan::for_target_loss(&fit, l).with_context(ctx)?
+    } else if let Some(n) = &args.params {
+        plan::for_params(&fit, parse_quantity("--params", n)?).with_context(ctx)?
+    } else {
+        let c = args
+            .compute
+            .as_deref()
+            .context("one of --compute, --target-loss, --params is required")?;
+        plan::compute_optimal(&fit, parse_quantity("--compute", c)?).with_context(ctx)?
+    };
+    if json {
+        return print_json(&p);
+    }
+    print_plan(&format!("{} plan from {}", fit.form, args.fit.display()), &p);
+    Ok(())
+}
+
+fn print_plan(title: &str, p: &Plan) {
+    let iv = |i: Option<[f64; 2]>| {
+        i.map(|[lo, hi]| format!("  95% [{}, {}]", num(lo), num(hi))).unwrap_or_default()
+    };
+    println!("{title}");
+    println!("  compute           {} FLOPs", num(p.compute));
+    println!("  N_opt             {}{}", num(p.n_opt), iv(p.n_opt_interval));
+    println!("  D_opt             {}{}", num(p.d_opt), iv(p.d_opt_interval));
+    println!("  tokens per param  {:.2}", p.tokens_per_param);
+    println!("  loss              {:.4}{}", p.loss, iv(p.loss_interval));
+    match p.numeric_check {
+        Some(c) => {
+            println!("  method            {} (numeric search agrees to {:.1e})", p.method, c)
+        }
+        None => println!("  method            {}", p.method),
+    }
 }
