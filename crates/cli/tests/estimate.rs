@@ -107,6 +107,29 @@ fn json_keys_and_values_for_llama2_7b_on_64_h100() {
 }
 
 #[test]
+fn mfu_from_a_measured_throughput() {
+    // The trainer's model S (5,743,104 FLOPs per token, PaLM convention) at 100,000 tokens/s on
+    // one A100 (312 TFLOP/s bf16 dense): MFU = 1e5 · 5,743,104 / 312e12.
+    let v = estimate(&[
+        "--model",
+        "train-s",
+        "--gpu",
+        "a100-80gb",
+        "--gpus",
+        "1",
+        "--tokens",
+        "1e9",
+        "--tokens-per-second",
+        "100000",
+    ]);
+    let mfu = 1e5 * 5_743_104.0 / 312e12;
+    assert!((f(&v, "/time/mfu") / mfu - 1.0).abs() < 1e-12);
+    // The time is then exactly tokens / throughput.
+    assert!((f(&v, "/time/train_seconds") / 1e4 - 1.0).abs() < 1e-12);
+    assert!(v.pointer("/time/mfu_source").and_then(Value::as_str).unwrap().starts_with("measured"));
+}
+
+#[test]
 fn kv_cache_of_llama2_70b_is_grouped_query() {
     // 2 · 80 layers · 8 KV heads · 128 · 2 bytes = 327,680 bytes per token (fp16).
     let v = estimate(&["--model", "llama2-70b", "--kv-precision", "fp16"]);

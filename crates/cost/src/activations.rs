@@ -188,6 +188,24 @@ mod tests {
     }
 
     #[test]
+    fn interleaved_schedule_factor() {
+        // Korthikanti et al. 2022 §4.2.3: the interleaved schedule with m chunks per device
+        // multiplies the first stage's layer activations by 1 + (p−1)/(p·m); 175B, p = 8, m = 2:
+        // 1 + 7/16.
+        let (shape, base) = korthikanti(96, 12288, 96, 8);
+        let plain = Layout { sequence_parallel: true, recompute: Recompute::Selective, ..base };
+        let inter = Layout { interleave: 2, ..plain };
+        let sbh = 2048.0 * 12288.0;
+        let embedding = sbh * 8.0 / 8.0;
+        let layers = |l: &Layout| activation_bytes_per_gpu(&shape, l, 2.0) - embedding;
+        assert!((layers(&inter) / layers(&plain) - (1.0 + 7.0 / 16.0)).abs() < 1e-12);
+        // fp32 activations take twice the bytes.
+        let ratio = activation_bytes_per_gpu(&shape, &plain, 4.0)
+            / activation_bytes_per_gpu(&shape, &plain, 2.0);
+        assert_eq!(ratio, 2.0);
+    }
+
+    #[test]
     fn first_stage_holds_all_layers_worth() {
         // §4.2.3: with 1F1B the first stage keeps p micro-batches of L/p layers: L layers in all,
         // independent of p; plus the embedding dropout mask sbh·p/t.
