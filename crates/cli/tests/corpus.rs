@@ -67,7 +67,7 @@ fn info_splits_and_tokenizes_local_text() {
     ]);
     let out = String::from_utf8_lossy(&bpe.stdout);
     assert!(bpe.status.success(), "{}", String::from_utf8_lossy(&bpe.stderr));
-    assert!(out.contains("bpe (vocab 512)") && out.contains("bytes/token"), "{out}");
+    assert!(out.contains("bpe (vocabulary 512)") && out.contains("bytes/token"), "{out}");
 }
 
 #[test]

@@ -63,7 +63,7 @@ impl fmt::Display for TokenizerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TokenizerKind::Byte => write!(f, "byte"),
-            TokenizerKind::Bpe { vocab } => write!(f, "bpe (vocab {vocab})"),
+            TokenizerKind::Bpe { .. } => write!(f, "bpe"),
         }
     }
 }

@@ -106,7 +106,9 @@ impl DataArgs {
         let corpus = self.corpus(quiet)?;
         if !quiet && matches!(kind, TokenizerKind::Bpe { .. }) {
             eprintln!(
-                "preparing the {kind} tokenizer and token files (cached after the first time)"
+                "training the BPE tokenizer (vocabulary {}) on the train split and writing the \
+                 token files (cached after the first time)",
+                kind.vocab()
             );
         }
         let cache = self.cache.resolve();
