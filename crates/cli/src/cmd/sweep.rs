@@ -201,7 +201,13 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         if !json {
             eprintln!("measuring this machine's training speed for each shape…");
         }
-        Some(calibrate::estimate(&spec.train.engine, &runs, &threads)?)
+        let t = &spec.train;
+        let eval = calibrate::EvalCost {
+            points: t.eval_points.unwrap_or(isoflop_train::DEFAULT_EVAL_POINTS),
+            tokens: t.eval_tokens.unwrap_or(isoflop_train::DEFAULT_EVAL_TOKENS),
+            final_tokens: t.final_eval_tokens.unwrap_or(isoflop_train::DEFAULT_FINAL_EVAL_TOKENS),
+        };
+        Some(calibrate::estimate(&t.engine, &runs, &threads, eval)?)
     };
     let wall = estimates.as_ref().map(|e| {
         let jobs: Vec<(f64, usize)> = e.iter().map(|r| (r.seconds, r.threads)).collect();
@@ -243,8 +249,8 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     );
     if let Some(w) = wall {
         println!(
-            "estimated wall time: {} (measured speed of each shape on this machine; \
-             evaluations and checkpoints add a few percent)",
+            "estimated wall time: {} (each shape's speed measured on this machine, evaluations \
+             included; a lower bound: runs side by side share memory bandwidth)",
             fmt_duration(w)
         );
     }

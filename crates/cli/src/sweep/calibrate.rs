@@ -2,10 +2,11 @@
 //!
 //! For each distinct (shape, threads) of the plan, the real engine trains a few steps on
 //! random tokens and the tokens per second are timed (after one warm-up step, which pays for
-//! allocation). A run's time is its tokens over that speed; the sweep's time simulates the
-//! scheduler (largest first, runs side by side while their threads fit in the cores).
-//! Evaluations and checkpoints are not in the estimate (a few percent), and runs side by side
-//! share memory bandwidth, so treat it as a lower bound.
+//! allocation). A run's time is its tokens over that speed, plus its evaluations (forward
+//! passes only, counted at three times the training speed: a backward pass costs about two
+//! forwards, Kaplan et al. 2020 §2.1); the sweep's time simulates the scheduler (largest
+//! first, runs side by side while their threads fit in the cores). Checkpoints are left out,
+//! and runs side by side share memory bandwidth, so treat it as a lower bound.
 
 use crate::sweep::plan::PlannedRun;
 use anyhow::{Context, Result};
@@ -52,8 +53,31 @@ pub fn measure(engine: &str, cfg: GptConfig, threads: usize, rows: usize) -> Res
     Ok((steps * n) as f64 / t.elapsed().as_secs_f64())
 }
 
+/// Forward tokens each run spends on evaluation: `points` evaluations of `tokens` on the
+/// validation and OOD splits, and a final one of `final_tokens` on validation, test and OOD.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalCost {
+    /// Evaluations along the run.
+    pub points: usize,
+    /// Tokens per evaluation and split.
+    pub tokens: u64,
+    /// Tokens of the final evaluation per split.
+    pub final_tokens: u64,
+}
+
+impl EvalCost {
+    fn forward_tokens(&self) -> f64 {
+        (self.points as u64 * self.tokens * 2 + self.final_tokens * 3) as f64
+    }
+}
+
 /// Estimates every run, measuring each distinct shape once.
-pub fn estimate(engine: &str, runs: &[PlannedRun], threads: &[usize]) -> Result<Vec<RunEstimate>> {
+pub fn estimate(
+    engine: &str,
+    runs: &[PlannedRun],
+    threads: &[usize],
+    eval: EvalCost,
+) -> Result<Vec<RunEstimate>> {
     let mut speed: HashMap<(usize, usize, usize, usize), f64> = HashMap::new();
     let mut out = Vec::new();
     for (r, &t) in runs.iter().zip(threads) {
@@ -73,7 +97,7 @@ pub fn estimate(engine: &str, runs: &[PlannedRun], threads: &[usize]) -> Result<
             key: r.key.clone(),
             threads: t,
             tokens_per_second: tps,
-            seconds: r.tokens as f64 / tps,
+            seconds: (r.tokens as f64 + eval.forward_tokens() / 3.0) / tps,
         });
     }
     Ok(out)
