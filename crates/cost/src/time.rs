@@ -86,6 +86,23 @@ mod tests {
     }
 
     #[test]
+    fn llama2_gpu_hours_on_a100() {
+        // Touvron et al. 2023 Table 2: pretraining on 2T tokens took 184,320 (7B), 368,640 (13B)
+        // and 1,720,320 (70B) A100-80GB GPU-hours. The a100-80gb preset (312 TFLOP/s bf16 dense,
+        // 45% MFU assumed) with PaLM's count gives 182,362, 344,961 and 1,758,861: within 7%.
+        let hw = Hardware::preset("a100-80gb").unwrap();
+        let peak = hw.peak_flops(crate::Precision::Bf16).unwrap();
+        for (name, reported) in
+            [("llama2-7b", 184_320.0), ("llama2-13b", 368_640.0), ("llama2-70b", 1_720_320.0)]
+        {
+            let shape = crate::preset(name).unwrap();
+            let flops = shape.train_flops(2e12, FlopConvention::Palm, Recompute::None);
+            let gpu_hours = train_seconds(flops, 1, peak, hw.mfu) / 3600.0;
+            assert!((gpu_hours / reported - 1.0).abs() < 0.07, "{name}: {gpu_hours} GPU-hours");
+        }
+    }
+
+    #[test]
     fn step_time_adds_bubble_and_comm() {
         let shape = crate::preset("llama2-7b").unwrap();
         let hw = Hardware::preset("h100-sxm").unwrap();
