@@ -101,6 +101,15 @@ impl PowerLaw {
     }
 }
 
+/// The size of the weights stored in one format.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointSize {
+    /// Value format.
+    pub precision: Precision,
+    /// Bytes, scales included.
+    pub bytes: f64,
+}
+
 /// One rung of the ladder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LadderRow {
@@ -116,8 +125,8 @@ pub struct LadderRow {
     pub train_flops: f64,
     /// GPU-days on the chosen hardware at the chosen MFU.
     pub gpu_days: f64,
-    /// Checkpoint bytes per precision (fp32, bf16, int8, int4 with the group size given).
-    pub checkpoint_bytes: Vec<(Precision, f64)>,
+    /// Checkpoint sizes: fp32, bf16, int8 and int4 (group-wise scales), in that order.
+    pub checkpoints: Vec<CheckpointSize>,
     /// GPUs needed to serve it in bf16 (a power of two).
     pub inference_gpus: u64,
     /// Bytes of bf16 weights plus one full-context bf16 KV cache.
@@ -155,9 +164,10 @@ pub fn ladder(
         let tokens = tokens(n);
         let train_flops = shape.flops_per_token(convention) * tokens;
         let gpu_days = train_flops / (peak * mfu) / DAY;
-        let mut checkpoint_bytes = Vec::new();
-        for p in [Precision::Fp32, Precision::Bf16, Precision::Int8, Precision::Int4] {
-            checkpoint_bytes.push((p, Quantization::new(p, group_size)?.bytes(params.total)));
+        let mut checkpoints = Vec::new();
+        for precision in [Precision::Fp32, Precision::Bf16, Precision::Int8, Precision::Int4] {
+            let bytes = Quantization::new(precision, group_size)?.bytes(params.total);
+            checkpoints.push(CheckpointSize { precision, bytes });
         }
         let mut setup = InferenceSetup {
             weights: Quantization::new(Precision::Bf16, group_size)?,
@@ -179,7 +189,7 @@ pub fn ladder(
             tokens,
             train_flops,
             gpu_days,
-            checkpoint_bytes,
+            checkpoints,
             inference_gpus: setup.gpus,
             inference_memory_bytes: inf.memory_bytes,
             decode_seconds_per_token: inf.decode_seconds_per_token,
@@ -189,7 +199,7 @@ pub fn ladder(
         PowerLaw::fit(&rows.iter().map(|r| (r.params.total as f64, f(r))).collect::<Vec<_>>())
     };
     let compute_law = law(&|r| r.train_flops);
-    let storage_law = law(&|r| r.checkpoint_bytes[1].1);
+    let storage_law = law(&|r| r.checkpoints[1].bytes);
     Ok(Ladder { rows, compute_law, storage_law })
 }
 

@@ -60,7 +60,9 @@ pub use flops::{FlopConvention, mfu};
 pub use hardware::{HARDWARE_PRESETS, Hardware};
 pub use hf_config::from_hf_config;
 pub use inference::{InferenceEstimate, InferenceSetup, USABLE_MEMORY};
-pub use ladder::{DEFAULT_LADDER, Ladder, LadderRow, PowerLaw, ladder, ladder_shape};
+pub use ladder::{
+    CheckpointSize, DEFAULT_LADDER, Ladder, LadderRow, PowerLaw, ladder, ladder_shape,
+};
 pub use memory::{GB, GIB, TrainMemory, gb, gib, model_states};
 pub use parallel::Layout;
 pub use params::ParamCounts;

@@ -586,7 +586,7 @@ impl Report {
         let l = &self.layout;
         println!();
         println!(
-            "training memory per GPU ({}; tp {} × pp {} × dp {} = {} GPUs, ZeRO-{}, micro-batch {} × {} tokens, {} micro-batches, recompute {}{}{})",
+            "training memory per GPU ({}; tp {} × pp {} × dp {} = {} GPU(s), ZeRO-{}, micro-batch {} × {} tokens, {} micro-batches, recompute {}{}{})",
             self.recipe,
             l.tp,
             l.pp,
@@ -835,7 +835,7 @@ fn ladder(args: &Args, hw: &Hardware, mfu: f64, json: bool) -> Result<()> {
         "tokens/s"
     );
     for r in &l.rows {
-        let ck = |i: usize| cost::gb(r.checkpoint_bytes[i].1);
+        let ck = |i: usize| cost::gb(r.checkpoints[i].bytes);
         println!(
             "  {:>7} {:>16} {:>5} {:>6} {:>10} {:>10} {:>10} {:>10.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>5} {:>10.2} {:>10.1}",
             short(r.target_params),
