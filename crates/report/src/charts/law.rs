@@ -30,14 +30,13 @@ impl Plot for LawCurves<'_> {
                 .flat_map(|c| c.points.iter().map(|p| p[0]).chain(c.observed.iter().map(|p| p[0]))),
             1.1,
         );
+        // The axis follows the fitted curves and the runs; a wide band (a poorly determined
+        // fit) is clipped to it rather than flattening everything else.
         let y = lin_range(
-            curves.iter().flat_map(|c| {
-                c.points
-                    .iter()
-                    .flat_map(|p| [p[1], p[2], p[3]])
-                    .chain(c.observed.iter().map(|p| p[1]))
-            }),
-            0.05,
+            curves
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| p[1]).chain(c.observed.iter().map(|p| p[1]))),
+            0.08,
         );
         let (n_lo, n_hi) = n_span(input);
         let caption = match &input.law_formula {
@@ -49,7 +48,7 @@ impl Plot for LawCurves<'_> {
             .margin(f.u(12.0))
             .x_label_area_size(f.u(44.0))
             .y_label_area_size(f.u(56.0))
-            .build_cartesian_2d(x.log_scale(), y)?;
+            .build_cartesian_2d(x.log_scale(), y.clone())?;
         chart
             .configure_mesh()
             .x_desc("training tokens D")
@@ -63,8 +62,10 @@ impl Plot for LawCurves<'_> {
         for c in curves {
             let colour = ramp(log_pos(c.n, n_lo, n_hi));
             if c.points.iter().any(|p| p[3] > p[2]) {
-                let mut band: Vec<(f64, f64)> = c.points.iter().map(|p| (p[0], p[3])).collect();
-                band.extend(c.points.iter().rev().map(|p| (p[0], p[2])));
+                let clip = |v: f64| v.clamp(y.start, y.end);
+                let mut band: Vec<(f64, f64)> =
+                    c.points.iter().map(|p| (p[0], clip(p[3]))).collect();
+                band.extend(c.points.iter().rev().map(|p| (p[0], clip(p[2]))));
                 chart
                     .draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled())))?;
             }

@@ -52,10 +52,8 @@ where
         (&opt.d_opt, &opt.d_vertices, &opt.b, "D_opt (tokens)")
     };
     let x = log_range(series.iter().map(|p| p[0]).chain(vertices.iter().map(|p| p[0])), 1.3);
-    let y = log_range(
-        series.iter().flat_map(|p| [p[1], p[2], p[3]]).chain(vertices.iter().map(|p| p[1])),
-        1.5,
-    );
+    // The axis follows the fitted line and the vertices (a wide band is clipped to it).
+    let y = log_range(series.iter().map(|p| p[1]).chain(vertices.iter().map(|p| p[1])), 3.0);
     let title = match exponent {
         Some((e, Some([lo, hi]))) => format!("{what} ~ C^{e:.2} [{lo:.2}, {hi:.2}]"),
         Some((e, None)) => format!("{what} ~ C^{e:.2}"),
@@ -79,8 +77,9 @@ where
         .draw()?;
     let colour = category(0);
     if series.iter().any(|p| p[3] > p[2]) {
-        let mut band: Vec<(f64, f64)> = series.iter().map(|p| (p[0], p[3])).collect();
-        band.extend(series.iter().rev().map(|p| (p[0], p[2])));
+        let clip = |v: f64| v.clamp(y.start, y.end);
+        let mut band: Vec<(f64, f64)> = series.iter().map(|p| (p[0], clip(p[3]))).collect();
+        band.extend(series.iter().rev().map(|p| (p[0], clip(p[2]))));
         chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18).filled())))?;
     }
     let line: Vec<(f64, f64)> = series.iter().map(|p| (p[0], p[1])).collect();
