@@ -84,11 +84,11 @@ fn main() {
         // Useful work: the causal half of 2·T²·d per product, two products forward, four backward.
         let causal = 2.0 * (batch * seq * (seq + 1) / 2 * d) as f64;
         println!("  attention  fwd {:6.2} ms {:5.1} GF/s | bwd {:6.2} ms {:5.1} GF/s (causal FLOPs)", fwd * 1e3, 2.0 * causal / fwd / 1e9, bwd * 1e3, 4.0 * causal / bwd / 1e9);
-        let (mut out, mut pre) = (vec![0.0; n * 4 * d], fill(n * 4 * d));
+        let (mut out, pre) = (vec![0.0; n * 4 * d], fill(n * 4 * d));
         let b = fill(4 * d);
-        let gf = min_secs(REPS, || gelu::forward(&mut out, &mut pre, &b));
-        let mut g = fill(n * 4 * d);
-        let gb = min_secs(REPS, || gelu::backward(&mut g, &pre));
+        let gf = min_secs(REPS, || gelu::forward(&mut out, &pre, &b));
+        let (mut g, mut db) = (fill(n * 4 * d), vec![0.0; 4 * d]);
+        let gb = min_secs(REPS, || gelu::backward(&mut g, &mut db, &pre, &b));
         let x = fill(n * d);
         let (mut ln, mut m, mut r) = (vec![0.0; n * d], vec![0.0; n], vec![0.0; n]);
         let w = fill(d);

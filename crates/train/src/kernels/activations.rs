@@ -6,7 +6,7 @@
 //! `[N, 3d]`, the attention probabilities `[B, H, T, T]` and output `[N, d]`, the MLP's
 //! pre-activation and GELU output `[N, 4d]`; then the final LayerNorm and the logits `[N, V]`;
 //! and four gradient buffers for the backward pass. At shape M (L 6, d 256, B 32, T 128) that
-//! is about 120 M floats, 480 MB.
+//! is about 132 M floats, 530 MB.
 
 use super::attention::AttnShape;
 use crate::GptConfig;
@@ -32,7 +32,7 @@ pub struct LayerActs {
     pub ln2_mean: Vec<f32>,
     /// LayerNorm 2 row 1/σ `[N]`.
     pub ln2_rstd: Vec<f32>,
-    /// MLP pre-activation `x·W_fcᵀ + b_fc` `[N, 4d]`.
+    /// MLP product `x·W_fcᵀ` `[N, 4d]`, before its bias (added inside the GELU).
     pub fc_pre: Vec<f32>,
     /// MLP GELU output `[N, 4d]`.
     pub fc_act: Vec<f32>,

@@ -235,7 +235,7 @@ fn forward(
             d,
         );
         linear::forward(&mut la.fc_pre, &la.ln2, w.fc_w, None, d, par); // [N, 4d]
-        gelu::forward(&mut la.fc_act, &mut la.fc_pre, w.fc_b);
+        gelu::forward(&mut la.fc_act, &la.fc_pre, w.fc_b);
         residual::forward(out, mid, w.mlp_proj_b);
         project_into(out, &la.fc_act, w.mlp_proj_w, 4 * d, par);
     }
@@ -293,12 +293,12 @@ fn backward(
             4 * d,
             par,
         );
-        gelu::backward(&mut a.d_fc, &la.fc_pre); // [N, 4d]
+        gelu::backward(&mut a.d_fc, gw.fc_b, &la.fc_pre, w.fc_b); // [N, 4d]
         linear::backward(
             Some(&mut a.d_tmp),
             false,
             gw.fc_w,
-            Some(gw.fc_b),
+            None,
             &a.d_fc,
             &la.ln2,
             w.fc_w,
