@@ -329,7 +329,10 @@ mod tests {
         )
         .unwrap_err();
         let msg = format!("{e:#}");
-        assert!(msg.contains("y.toml") && msg.contains("line 4"), "{msg}");
+        assert!(
+            msg.contains("y.toml") && msg.contains("line 2") && msg.contains("budget"),
+            "{msg}"
+        );
         let e = SweepSpec::parse(
             "name = \"a b\"\n[design]\nkind = \"grid\"\nparams=[1]\ntokens_per_param=[1]\n",
             "z",
