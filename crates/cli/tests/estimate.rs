@@ -325,6 +325,15 @@ fn bad_input_exits_2_with_a_clear_message() {
         "a100-80gb has no fp8",
     );
     refused(&[], "--model is required");
+    refused(&["--ladder", "--sizes", "1e9,1e20"], "every size must be in [1e7, 1e15], got 1e20");
+    refused(
+        &["--model", "gpt2", "--global-batch", "99999999999"],
+        "--global-batch = 99999999999 is beyond",
+    );
+    refused(
+        &["--model", "gpt2", "--d-model", "4294967296000", "--n-head", "1"],
+        "sizes beyond 1e15 parameters",
+    );
 }
 
 #[test]

@@ -53,7 +53,7 @@ pub fn from_hf_config(text: &str, origin: &str) -> Result<ModelShape> {
                 n_head,
                 n_kv_heads: n_head,
                 head_dim: d / n_head,
-                d_ff: opt_uint("n_inner")?.unwrap_or(4 * d),
+                d_ff: opt_uint("n_inner")?.unwrap_or(d.saturating_mul(4)),
                 vocab: uint("vocab_size")?,
                 context: uint("n_positions")?,
                 tied_embeddings: flag("tie_word_embeddings", true)?,

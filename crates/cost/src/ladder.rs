@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 /// The seeds' default ladder: 100M, 300M, 1B, 3B, 7B, 13B, 70B parameters.
 pub const DEFAULT_LADDER: [f64; 7] = [1e8, 3e8, 1e9, 3e9, 7e9, 13e9, 70e9];
 
-/// A Llama-style shape of about `target` parameters (see the module docs).
+/// A Llama-style shape of about `target` parameters, for targets in [1e7, 1e15] (see the
+/// module docs).
 pub fn ladder_shape(target: f64) -> ModelShape {
     for name in ["llama2-7b", "llama2-13b", "llama2-70b"] {
         let shape = crate::preset(name).expect("preset");
@@ -158,6 +159,11 @@ pub fn ladder(
     let peak = hw.peak_flops(Precision::Bf16)?;
     let mut rows = Vec::new();
     for &target in targets {
+        if !(1e7..=1e15).contains(&target) {
+            return Err(crate::Error::InvalidShape(format!(
+                "ladder size {target:e} is outside [1e7, 1e15] parameters"
+            )));
+        }
         let shape = ladder_shape(target);
         let params = shape.params();
         let n = params.total as f64;

@@ -99,6 +99,20 @@ impl Layout {
                 return bad(format!("{name} must be positive, got 0"));
             }
         }
+        // Far beyond any cluster, and far inside u64 for every product of them.
+        for (name, v, max) in [
+            ("tp", self.tp, 1u64 << 10),
+            ("pp", self.pp, 1 << 20),
+            ("dp", self.dp, 1 << 24),
+            ("interleave", self.interleave, 1 << 10),
+            ("micro_batch", self.micro_batch, 1 << 24),
+            ("global_batch", self.global_batch, 1 << 30),
+            ("seq", self.seq, 1 << 30),
+        ] {
+            if v > max {
+                return bad(format!("{name} = {v} is beyond the largest accepted, {max}"));
+            }
+        }
         if self.zero > 3 {
             return bad(format!("ZeRO stage must be 0, 1, 2 or 3, got {}", self.zero));
         }

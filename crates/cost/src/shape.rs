@@ -75,7 +75,7 @@ impl ModelShape {
             n_head,
             n_kv_heads: n_head,
             head_dim: d_model / n_head,
-            d_ff: 4 * d_model,
+            d_ff: d_model.saturating_mul(4),
             vocab,
             context,
             tied_embeddings,
@@ -99,6 +99,20 @@ impl ModelShape {
             if v == 0 {
                 return Err(Error::InvalidShape(format!("{name} must be positive, got 0")));
             }
+        }
+        // Counts are exact u64 arithmetic: refuse shapes whose products could overflow it
+        // long before they do (1e15 parameters is some 500 times the largest model trained).
+        let (d, q) = (self.d_model as f64, self.n_head as f64 * self.head_dim as f64);
+        let rough = self.n_layer as f64 * (4.0 * d * q + 3.0 * d * self.d_ff as f64)
+            + (2.0 * self.vocab as f64 + self.context as f64) * d;
+        let widths =
+            [self.d_model, self.n_head, self.head_dim, self.d_ff, self.vocab, self.context];
+        if rough > 1e15 || widths.iter().any(|&w| w > 1 << 32) {
+            return Err(Error::InvalidShape(format!(
+                "about {rough:.3e} parameters (n_layer {}, d_model {}, d_ff {}, vocab {}): \
+                 sizes beyond 1e15 parameters or 2^32 per dimension are refused",
+                self.n_layer, self.d_model, self.d_ff, self.vocab
+            )));
         }
         if !self.n_head.is_multiple_of(self.n_kv_heads) {
             return Err(Error::InvalidShape(format!(
@@ -145,9 +159,9 @@ pub struct ShapeSpec {
 
 fn default_d_ff(family: Family, d_model: u64) -> u64 {
     match family {
-        Family::Gpt2 => 4 * d_model,
+        Family::Gpt2 => d_model.saturating_mul(4),
         // Touvron et al. 2023 (Llama's FeedForward): hidden = 2/3 · 4d, rounded up to 256.
-        Family::Llama => (8 * d_model / 3).div_ceil(256) * 256,
+        Family::Llama => (d_model.saturating_mul(8) / 3).div_ceil(256).saturating_mul(256),
     }
 }
 
@@ -275,6 +289,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("n_layer must be positive"), "{err}");
+        let huge = ShapeSpec { n_layer: Some(1 << 40), n_head: Some(4), ..base.clone() };
+        let err = huge.resolve().unwrap_err().to_string();
+        assert!(err.contains("beyond 1e15 parameters"), "{err}");
         let err = ShapeSpec::from_toml_str("n_layer = -3\n", "neg.toml").unwrap_err().to_string();
         assert!(err.contains("neg.toml") && err.contains("line 1"), "{err}");
         let err = ShapeSpec::from_toml_str("layers = 3\n", "typo.toml").unwrap_err().to_string();

@@ -64,7 +64,8 @@ pub struct Args {
     /// (measured here by a short matmul probe), or a hardware .toml.
     #[arg(long, visible_alias = "hardware", default_value = "h100-sxm")]
     pub gpu: String,
-    /// GPUs in all (default: one node, or --nodes × GPUs per node).
+    /// GPUs in all (default: --nodes × GPUs per node, else tp · pp · dp when --dp is given,
+    /// else one node).
     #[arg(long, conflicts_with = "nodes")]
     pub gpus: Option<u64>,
     /// Nodes; GPUs = nodes × --gpus-per-node.
@@ -225,6 +226,25 @@ fn check_positive(args: &Args) -> Result<()> {
     ] {
         ensure!(v != 0, "{flag} must be positive, got 0");
     }
+    // Upper bounds keep every product of sizes far inside u64 (and far beyond any cluster).
+    for (flag, v, max) in [
+        ("--gpus", args.gpus.unwrap_or(1), 1u64 << 24),
+        ("--nodes", args.nodes.unwrap_or(1), 1 << 24),
+        ("--gpus-per-node", args.gpus_per_node.unwrap_or(1), 1 << 10),
+        ("--tp", args.tp, 1 << 10),
+        ("--pp", args.pp, 1 << 20),
+        ("--dp", args.dp.unwrap_or(1), 1 << 24),
+        ("--interleave", args.interleave, 1 << 10),
+        ("--micro-batch", args.micro_batch, 1 << 24),
+        ("--global-batch", args.global_batch.unwrap_or(1), 1 << 30),
+        ("--seq", args.seq.unwrap_or(1), 1 << 30),
+        ("--batch", args.batch, 1 << 30),
+        ("--prompt", args.prompt.unwrap_or(1), 1 << 30),
+        ("--generate", args.generate.unwrap_or(1), 1 << 30),
+        ("--infer-gpus", args.infer_gpus.unwrap_or(1), 1 << 20),
+    ] {
+        ensure!(v <= max, "{flag} = {v} is beyond the largest accepted, {max}");
+    }
     for (flag, v) in [("--tokens", args.tokens), ("--tokens-per-second", args.tokens_per_second)] {
         if let Some(v) = v {
             ensure!(v > 0.0 && v.is_finite(), "{flag} must be a positive number, got {v}");
@@ -235,7 +255,7 @@ fn check_positive(args: &Args) -> Result<()> {
     }
     ensure!(args.zero <= 3, "--zero must be 0, 1, 2 or 3, got {}", args.zero);
     for s in &args.sizes {
-        ensure!(*s >= 1e7 && s.is_finite(), "--sizes: every size must be at least 1e7, got {s}");
+        ensure!((1e7..=1e15).contains(s), "--sizes: every size must be in [1e7, 1e15], got {s:e}");
     }
     Ok(())
 }
@@ -290,7 +310,10 @@ fn resolve_hardware(args: &Args) -> Result<Hardware> {
 
 /// The layout the flags describe, checked against the model and the cluster.
 fn resolve_layout(args: &Args, shape: &ModelShape, hw: &Hardware, gpus: u64) -> Result<Layout> {
-    let tp_pp = args.tp * args.pp;
+    let tp_pp =
+        args.tp.checked_mul(args.pp).filter(|&n| n <= gpus).with_context(|| {
+            format!("--tp {} × --pp {} exceeds the {gpus} GPUs", args.tp, args.pp)
+        })?;
     let dp = match args.dp {
         Some(dp) => {
             ensure!(
@@ -339,12 +362,15 @@ fn default_global_batch(seq: u64, unit: u64) -> u64 {
     sequences.div_ceil(unit) * unit
 }
 
-fn cluster_gpus(args: &Args, hw: &Hardware) -> u64 {
-    match (args.gpus, args.nodes) {
-        (Some(g), _) => g,
-        (None, Some(n)) => n * hw.gpus_per_node,
-        (None, None) => hw.gpus_per_node,
-    }
+/// --gpus, or --nodes × GPUs per node, or the layout's t·p·d when --dp is given, or one node.
+fn cluster_gpus(args: &Args, hw: &Hardware) -> Result<u64> {
+    let gpus = match (args.gpus, args.nodes, args.dp) {
+        (Some(g), _, _) => Some(g),
+        (None, Some(n), _) => n.checked_mul(hw.gpus_per_node),
+        (None, None, Some(dp)) => args.tp.checked_mul(args.pp).and_then(|tp| tp.checked_mul(dp)),
+        (None, None, None) => Some(hw.gpus_per_node),
+    };
+    gpus.context("the number of GPUs overflows")
 }
 
 /// Everything the default report shows, computed once.
@@ -370,7 +396,7 @@ struct Report {
 
 impl Report {
     fn build(name: &str, shape: &ModelShape, hw: &Hardware, mfu: f64, args: &Args) -> Result<Self> {
-        let gpus = cluster_gpus(args, hw);
+        let gpus = cluster_gpus(args, hw)?;
         let (tokens, tokens_source) = match args.tokens {
             Some(t) => (t, "--tokens"),
             None => (20.0 * shape.params().total as f64, "20 per parameter (Hoffmann et al. 2022)"),
