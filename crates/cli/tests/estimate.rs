@@ -357,3 +357,14 @@ fn human_report_gpt2_on_one_a100() {
     let want = include_str!("estimate_gpt2_a100.txt");
     assert_eq!(stdout, want, "whole output differs; regenerate only after checking every figure");
 }
+
+#[test]
+fn human_ladder_on_h100() {
+    // Checked by hand on the 7B row: 20 · 6,738,415,616 tokens; 46,086,512,640 FLOPs per token
+    // → 6.211e21 FLOPs; / (989.4e12 · 0.4) / 86,400 = 181.6 GPU-days; decode (13.48 GB of
+    // weights + 3072 · 524,288 cache bytes) / 3.35 TB/s = 4.50 ms.
+    let (code, stdout, stderr) = isoflop(&["estimate", "--ladder"]);
+    assert_eq!(code, 0, "{stderr}");
+    let want = include_str!("estimate_ladder_h100.txt");
+    assert_eq!(stdout, want, "whole output differs; regenerate only after checking every figure");
+}
