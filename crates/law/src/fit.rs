@@ -36,6 +36,8 @@ pub struct FitOptions {
     pub fixed: BTreeMap<String, f64>,
     /// Make the form's two exponents equal (α = β).
     pub tie_exponents: bool,
+    /// Bounds on parameters in reported units: name → (lower, upper), either side optional.
+    pub bounds: BTreeMap<String, (Option<f64>, Option<f64>)>,
     /// Also fit the parameters the form holds fixed by default (data-constrained R_N*, R_D*).
     pub free_defaults: bool,
     /// Starting points in reported units; empty means the form's grid.
@@ -64,6 +66,7 @@ impl Default for FitOptions {
             reduction: Reduction::Sum,
             fixed: BTreeMap::new(),
             tie_exponents: false,
+            bounds: BTreeMap::new(),
             free_defaults: false,
             starts: Vec::new(),
             grid_stride: 1,
@@ -96,7 +99,7 @@ impl FitOptions {
     }
 
     pub(crate) fn layout(&self) -> Result<Layout> {
-        Layout::new(self.form, &self.effective_fixed(), self.tie_exponents)
+        Layout::new(self.form, &self.effective_fixed(), self.tie_exponents, &self.bounds)
     }
 
     pub(crate) fn stopping(&self) -> Stopping {
@@ -178,6 +181,9 @@ pub struct Fit {
     /// Extrapolation check: predictions for the rows held out of the fit, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<Vec<crate::HeldOut>>,
+    /// Form selection that chose this fit's form, when it was chosen by `select`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::Selection>,
 }
 
 /// Fits `opts.form` to `obs` (with a bootstrap when `opts.bootstrap > 0`).
@@ -342,6 +348,7 @@ fn assemble(
         version: env!("CARGO_PKG_VERSION").to_string(),
         bootstrap: None,
         holdout: None,
+        selection: None,
     };
     fit.derived = derived_of(form, &fit.params);
     Ok(fit)
@@ -401,10 +408,42 @@ impl Fit {
         self.predict_interval_obs(&Observation::new(n, d, n))
     }
 
-    /// Percentile 95% interval of the prediction for an observation's inputs.
+    /// Percentile 95% interval of the prediction for an observation's inputs: where the
+    /// *law* lies (the bootstrap spread of the parameters only).
     pub fn predict_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
         let b = self.bootstrap.as_ref()?;
         let v: Vec<f64> = b.samples.iter().map(|s| self.predict_with(s, o)).collect();
+        crate::bootstrap::percentile_interval(&v, 0.95)
+    }
+
+    /// 95% prediction interval for a new *run* with these inputs: the bootstrap spread of the
+    /// law combined with the scatter of runs around it. Every bootstrap prediction (or the
+    /// point estimate, without a bootstrap) is combined with every fit residual, inflated by
+    /// √(n/(n − p)) because in-sample residuals understate out-of-sample scatter, and the
+    /// interval is read off the percentiles of those combinations (multiplicatively in loss,
+    /// as residuals are in log-loss; additively for the sigmoid's metric).
+    pub fn prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
+        let n = self.residuals.len();
+        let p = self.param_order.len() - self.fixed.len();
+        if n <= p {
+            return None;
+        }
+        let inflate = (n as f64 / (n - p) as f64).sqrt();
+        let centres: Vec<f64> = match &self.bootstrap {
+            Some(b) if !b.samples.is_empty() => {
+                b.samples.iter().map(|s| self.predict_with(s, o)).collect()
+            }
+            _ => vec![self.predict_obs(o)],
+        };
+        // At most ~200k combinations: thin the residuals if there are more.
+        let stride = (centres.len() * n / 200_000).max(1);
+        let log = self.form.log_space();
+        let mut v = Vec::with_capacity(centres.len() * n / stride + 1);
+        for c in &centres {
+            for r in self.residuals.iter().step_by(stride) {
+                v.push(if log { c * (r * inflate).exp() } else { c + r * inflate });
+            }
+        }
         crate::bootstrap::percentile_interval(&v, 0.95)
     }
 }

@@ -30,7 +30,8 @@ pub struct HeldOut {
     pub predicted: f64,
     /// (predicted − actual) / actual.
     pub rel_err: f64,
-    /// Bootstrap 95% interval of the prediction, when the fit has samples.
+    /// 95% prediction interval for the run (bootstrap spread and residual scatter), which
+    /// the actual loss should fall in 95% of the time.
     pub interval: Option<[f64; 2]>,
 }
 
@@ -82,7 +83,7 @@ pub fn evaluate_holdout(fit: &Fit, test: &[Observation]) -> Vec<HeldOut> {
                 actual,
                 predicted,
                 rel_err: (predicted - actual) / actual,
-                interval: fit.predict_interval_obs(o),
+                interval: fit.prediction_interval_obs(o),
             }
         })
         .collect()

@@ -5,6 +5,11 @@
 //! sums the raw gradient back onto the free coordinates (a tied pair's two partial
 //! derivatives add, by the chain rule). Fixed values come in reported units (`E = 1.69`) and
 //! are stored in raw units (`e = ln 1.69`).
+//!
+//! Bounds (`alpha` in [0, 1], `E` ≥ 1.5) are kept by a change of variables rather than by a
+//! constrained optimiser, so that L-BFGS stays unconstrained: a free coordinate u maps to
+//! lo + (hi − lo)·σ(u) when both ends are given, lo + e^u or hi − e^u when one is. The bound
+//! is then never crossed, and an optimum on the bound is approached, not reached.
 
 use crate::{Error, Form, Result};
 use std::collections::BTreeMap;
@@ -15,16 +20,66 @@ enum Slot {
     Fixed(f64),
 }
 
+/// How a free coordinate maps to its raw value (bounds in raw units).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Map {
+    Identity,
+    Lower(f64),
+    Upper(f64),
+    Both(f64, f64),
+}
+
+impl Map {
+    #[inline]
+    fn value_and_slope(self, u: f64) -> (f64, f64) {
+        match self {
+            Map::Identity => (u, 1.0),
+            Map::Lower(lo) => {
+                let e = u.exp();
+                (lo + e, e)
+            }
+            Map::Upper(hi) => {
+                let e = u.exp();
+                (hi - e, -e)
+            }
+            Map::Both(lo, hi) => {
+                let s = 1.0 / (1.0 + (-u).exp());
+                (lo + (hi - lo) * s, (hi - lo) * s * (1.0 - s))
+            }
+        }
+    }
+
+    /// The free coordinate of a raw value, pulled strictly inside the bounds.
+    fn inverse(self, raw: f64) -> f64 {
+        match self {
+            Map::Identity => raw,
+            Map::Lower(lo) => (raw - lo).max(1e-6 * (1.0 + lo.abs())).ln(),
+            Map::Upper(hi) => (hi - raw).max(1e-6 * (1.0 + hi.abs())).ln(),
+            Map::Both(lo, hi) => {
+                let t = ((raw - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6);
+                (t / (1.0 - t)).ln()
+            }
+        }
+    }
+}
+
 /// Mapping between the free vector and the raw vector of one form.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Layout {
     slots: Vec<Slot>,
+    maps: Vec<Map>,
     n_free: usize,
 }
 
 impl Layout {
-    /// Builds the layout; `fixed` is in reported units and names must be the form's.
-    pub(crate) fn new(form: Form, fixed: &BTreeMap<String, f64>, tie: bool) -> Result<Self> {
+    /// Builds the layout; `fixed` and `bounds` are in reported units and names must be the
+    /// form's.
+    pub(crate) fn new(
+        form: Form,
+        fixed: &BTreeMap<String, f64>,
+        tie: bool,
+        bounds: &BTreeMap<String, (Option<f64>, Option<f64>)>,
+    ) -> Result<Self> {
         let specs = form.params();
         let mut fixed_raw: Vec<Option<f64>> = vec![None; specs.len()];
         for (name, &v) in fixed {
@@ -69,7 +124,52 @@ impl Layout {
                 }
             };
         }
-        Ok(Self { slots, n_free })
+        let mut maps = vec![Map::Identity; n_free];
+        for (name, &(lo, hi)) in bounds {
+            let i = form.param_index(name).ok_or_else(|| {
+                Error::InvalidOption(format!(
+                    "cannot bound `{name}`: form {form} has no such parameter"
+                ))
+            })?;
+            let t = specs[i].transform;
+            // A Log parameter is positive already: a lower bound at or below 0 adds nothing.
+            let lo = lo.filter(|&v| t == crate::Transform::Identity || v > 0.0);
+            let raw = |v: f64| {
+                t.to_raw(v).ok_or_else(|| {
+                    Error::InvalidOption(format!("bound {v} of `{name}` is out of range"))
+                })
+            };
+            let map = match (lo.map(raw).transpose()?, hi.map(raw).transpose()?) {
+                (Some(a), Some(b)) if a >= b => {
+                    return Err(Error::InvalidOption(format!(
+                        "bounds of `{name}`: lower {} must be below upper {}",
+                        lo.unwrap(),
+                        hi.unwrap()
+                    )));
+                }
+                (Some(a), Some(b)) => Map::Both(a, b),
+                (Some(a), None) => Map::Lower(a),
+                (None, Some(b)) => Map::Upper(b),
+                (None, None) => Map::Identity,
+            };
+            match slots[i] {
+                Slot::Free(j) => maps[j] = map,
+                Slot::Fixed(v) => {
+                    let ok = match map {
+                        Map::Identity => true,
+                        Map::Lower(a) => v >= a,
+                        Map::Upper(b) => v <= b,
+                        Map::Both(a, b) => v >= a && v <= b,
+                    };
+                    if !ok {
+                        return Err(Error::InvalidOption(format!(
+                            "`{name}` is fixed outside its bounds"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(Self { slots, maps, n_free })
     }
 
     /// Number of free coordinates.
@@ -82,7 +182,7 @@ impl Layout {
     pub(crate) fn expand(&self, free: &[f64], raw: &mut [f64]) {
         for (r, s) in raw.iter_mut().zip(&self.slots) {
             *r = match *s {
-                Slot::Free(j) => free[j],
+                Slot::Free(j) => self.maps[j].value_and_slope(free[j]).0,
                 Slot::Fixed(v) => v,
             };
         }
@@ -96,19 +196,24 @@ impl Layout {
             if let Slot::Free(j) = *s
                 && free[j].is_nan()
             {
-                free[j] = *r;
+                free[j] = self.maps[j].inverse(*r);
             }
         }
         free
     }
 
-    /// Raw gradient → free gradient.
+    /// Raw gradient → free gradient at the free vector `free`.
     #[inline]
-    pub(crate) fn reduce_grad(&self, g_raw: &[f64], g_free: &mut [f64]) {
+    pub(crate) fn reduce_grad(&self, free: &[f64], g_raw: &[f64], g_free: &mut [f64]) {
         g_free.iter_mut().for_each(|g| *g = 0.0);
         for (g, s) in g_raw.iter().zip(&self.slots) {
             if let Slot::Free(j) = *s {
                 g_free[j] += g;
+            }
+        }
+        for (j, g) in g_free.iter_mut().enumerate() {
+            if self.maps[j] != Map::Identity {
+                *g *= self.maps[j].value_and_slope(free[j]).1;
             }
         }
     }
@@ -126,15 +231,45 @@ mod tests {
     #[test]
     fn fixes_and_ties_chinchilla() {
         let fixed = BTreeMap::from([("E".to_string(), 1.69)]);
-        let l = Layout::new(Form::Chinchilla, &fixed, true).unwrap();
+        let l = Layout::new(Form::Chinchilla, &fixed, true, &BTreeMap::new()).unwrap();
         assert_eq!(l.n_free(), 3); // a, b, α (= β)
         let mut raw = [0.0; 5];
         l.expand(&[6.0, 7.0, 0.3], &mut raw);
         assert_eq!(raw, [1.69f64.ln(), 6.0, 7.0, 0.3, 0.3]);
         let mut g = [0.0; 3];
-        l.reduce_grad(&[1.0, 2.0, 3.0, 4.0, 5.0], &mut g);
+        l.reduce_grad(&[6.0, 7.0, 0.3], &[1.0, 2.0, 3.0, 4.0, 5.0], &mut g);
         assert_eq!(g, [2.0, 3.0, 9.0]);
-        let e = Layout::new(Form::Chinchilla, &BTreeMap::from([("gamma".into(), 1.0)]), false);
+        let e = Layout::new(
+            Form::Chinchilla,
+            &BTreeMap::from([("gamma".into(), 1.0)]),
+            false,
+            &BTreeMap::new(),
+        );
         assert!(e.unwrap_err().to_string().contains("cannot fix `gamma`"));
+    }
+
+    #[test]
+    fn bounds_map_and_chain_the_gradient() {
+        let bounds = BTreeMap::from([
+            ("alpha".to_string(), (Some(0.0), Some(1.0))),
+            ("E".to_string(), (Some(1.5), None)),
+        ]);
+        let l = Layout::new(Form::Chinchilla, &BTreeMap::new(), false, &bounds).unwrap();
+        let start = [1.7f64.ln(), 6.0, 7.0, 0.3, 0.3];
+        let free = l.project(&start);
+        let mut raw = [0.0; 5];
+        l.expand(&free, &mut raw);
+        for (a, b) in raw.iter().zip(&start) {
+            assert!((a - b).abs() < 1e-12, "{raw:?} vs {start:?}");
+        }
+        // d raw_alpha / d u = σ(1 − σ) = 0.3 · 0.7 for alpha = 0.3 in [0, 1].
+        let mut g = [0.0; 5];
+        l.reduce_grad(&free, &[0.0, 0.0, 0.0, 1.0, 0.0], &mut g);
+        assert!((g[3] - 0.21).abs() < 1e-12, "{g:?}");
+        let far = [-10.0, 0.0, 0.0, 50.0, 50.0];
+        l.expand(&far, &mut raw);
+        assert!(raw[3] <= 1.0 && raw[0] > 1.5f64.ln());
+        let bad = BTreeMap::from([("beta".to_string(), (Some(1.0), Some(0.5)))]);
+        assert!(Layout::new(Form::Chinchilla, &BTreeMap::new(), false, &bad).is_err());
     }
 }

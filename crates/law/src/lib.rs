@@ -9,6 +9,8 @@
 //! - [`plan`]: compute-optimal N and D for a budget, a target loss, a fixed N, or with
 //!   inference in the bill.
 //! - [`approaches`]: approach 1 (envelope of training curves) and 2 (IsoFLOP parabolas).
+//! - [`select()`]: leave-largest-out (or rolling-origin) choice among candidate forms, with
+//!   tied exponents (α = β), fixed parameters and bounds available to every fit.
 //!
 //! ```
 //! use isoflop_law::{fit, FitOptions, Form, Observation};
@@ -40,6 +42,7 @@ mod objective;
 mod observation;
 mod optimizer;
 pub mod plan;
+mod select;
 pub mod synthetic;
 
 pub use bootstrap::{bootstrap, intervals_of, percentile_interval};
@@ -53,3 +56,4 @@ pub use huber::{HOFFMANN_DELTA, huber, huber_grad};
 pub use objective::Reduction;
 pub use observation::{ColumnNames, Observation, read_observations, sha256_file};
 pub use plan::Plan;
+pub use select::{Candidate, CandidateScore, SelectOptions, Selection, select};

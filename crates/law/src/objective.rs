@@ -72,7 +72,7 @@ impl<'a> Objective<'a> {
             Reduction::Sum => 1.0,
             Reduction::Mean => 1.0 / self.points.len().max(1) as f64,
         };
-        self.layout.reduce_grad(&g_raw[..np], g_free);
+        self.layout.reduce_grad(free, &g_raw[..np], g_free);
         g_free.iter_mut().for_each(|g| *g *= scale);
         let v = total * scale;
         if v.is_finite() && g_free.iter().all(|g| g.is_finite()) { v } else { f64::INFINITY }

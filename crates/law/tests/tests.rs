@@ -8,6 +8,7 @@ mod forms;
 mod pitfall;
 mod plan;
 mod real_data;
+mod select;
 
 use isoflop_law::synthetic::Sweep;
 
