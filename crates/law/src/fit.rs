@@ -17,6 +17,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Bounds on parameters in reported units: name → (lower, upper), either side optional.
+pub type Bounds = BTreeMap<String, (Option<f64>, Option<f64>)>;
+
 /// Default stopping rule on the gradient norm of the free vector (see the optimizer module's docs).
 pub const TOL_GRAD: f64 = 1e-8;
 /// Default stopping rule on the absolute change of the objective (see the optimizer module's docs).
@@ -37,7 +40,7 @@ pub struct FitOptions {
     /// Make the form's two exponents equal (α = β).
     pub tie_exponents: bool,
     /// Bounds on parameters in reported units: name → (lower, upper), either side optional.
-    pub bounds: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    pub bounds: Bounds,
     /// Also fit the parameters the form holds fixed by default (data-constrained R_N*, R_D*).
     pub free_defaults: bool,
     /// Starting points in reported units; empty means the form's grid.

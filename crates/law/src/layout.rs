@@ -78,7 +78,7 @@ impl Layout {
         form: Form,
         fixed: &BTreeMap<String, f64>,
         tie: bool,
-        bounds: &BTreeMap<String, (Option<f64>, Option<f64>)>,
+        bounds: &crate::Bounds,
     ) -> Result<Self> {
         let specs = form.params();
         let mut fixed_raw: Vec<Option<f64>> = vec![None; specs.len()];

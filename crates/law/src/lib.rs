@@ -47,7 +47,7 @@ pub mod synthetic;
 
 pub use bootstrap::{bootstrap, intervals_of, percentile_interval};
 pub use error::{Error, Result};
-pub use fit::{BootstrapSamples, Fit, FitOptions, fit};
+pub use fit::{BootstrapSamples, Bounds, Fit, FitOptions, fit};
 pub use forms::{
     Form, KaplanVar, ParamSpec, R_D_STAR, R_N_STAR, SigmoidAxis, Transform, UNIQUE_TOKENS_PER_PARAM,
 };

@@ -8,8 +8,8 @@
 use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_law::{
-    ColumnNames, Fit, FitOptions, Form, Holdout, Observation, approaches, evaluate_holdout, fit,
-    read_observations, sha256_file, split_holdout,
+    Candidate, ColumnNames, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, approaches,
+    evaluate_holdout, fit, read_observations, select, sha256_file, split_holdout,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,6 +77,23 @@ pub struct Args {
     /// Tie the exponents (α = β) of chinchilla and data-constrained.
     #[arg(long)]
     pub tie_exponents: bool,
+    /// Bound a parameter, in reported units (repeatable): --bound alpha=0:1 --bound E=1.5:
+    /// (either side may be left empty).
+    #[arg(long, value_name = "NAME=LO:HI")]
+    pub bound: Vec<String>,
+    /// Choose the form by held-out error: hold out the top of compute, fit every candidate on
+    /// the rest, keep the one that predicts the held-out runs best, refit it on all runs.
+    #[arg(long, conflicts_with_all = ["holdout_above_compute", "holdout_top"])]
+    pub select: bool,
+    /// Candidates for --select, comma separated (a form name, `-tied` for α = β).
+    #[arg(long, value_delimiter = ',', default_value = "chinchilla,chinchilla-tied,kaplan-nd")]
+    pub candidates: Vec<String>,
+    /// --select holds out runs above this quantile of compute (0.8: the top 20%).
+    #[arg(long, default_value_t = 0.8)]
+    pub select_quantile: f64,
+    /// --select by rolling origin: cut at each compute decade, predict the next, average.
+    #[arg(long, requires = "select")]
+    pub rolling: bool,
     /// data-constrained: also fit R_N* and R_D* (held at Muennighoff et al.'s values otherwise).
     #[arg(long)]
     pub fit_repetition: bool,
@@ -200,6 +217,28 @@ fn parse_fixed(pairs: &[String]) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
+/// Parses `NAME=LO:HI` pairs of `--bound`.
+fn parse_bounds(pairs: &[String]) -> Result<isoflop_law::Bounds> {
+    let mut out = BTreeMap::new();
+    for p in pairs {
+        let Some((k, range)) = p.split_once('=') else {
+            bail!("--bound `{p}`: expected NAME=LO:HI, e.g. --bound alpha=0:1");
+        };
+        let Some((lo, hi)) = range.split_once(':') else {
+            bail!("--bound `{p}`: expected LO:HI after `=`, e.g. 0:1, 1.5: or :2");
+        };
+        let side = |t: &str| -> Result<Option<f64>> {
+            let t = t.trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some(t.parse().with_context(|| format!("--bound `{p}`: `{t}` is not a number"))?))
+        };
+        out.insert(k.trim().to_string(), (side(lo)?, side(hi)?));
+    }
+    Ok(out)
+}
+
 /// The form named by `--form`, with `--irreducible` applied.
 pub fn form_of(name: &str, irreducible: bool) -> Result<Form> {
     let mut form: Form = name.parse().context("--form")?;
@@ -219,12 +258,16 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
         huber_delta: args.huber_delta,
         fixed: parse_fixed(&args.fix)?,
         tie_exponents: args.tie_exponents,
+        bounds: parse_bounds(&args.bound)?,
         free_defaults: args.fit_repetition,
         grid_stride: args.grid_stride,
         bootstrap: args.bootstrap,
         seed: args.seed,
         ..FitOptions::default()
     };
+    if args.select {
+        return run_select(args, obs, opts, json);
+    }
     let holdout = match (args.holdout_above_compute, args.holdout_top) {
         (Some(c), _) => Some(Holdout::AboveCompute(c)),
         (None, Some(k)) => Some(Holdout::TopK(k)),
@@ -253,6 +296,65 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     if json {
         return print_json(&f);
     }
+    print_fit(&f, &args.data, args.output.as_deref());
+    Ok(())
+}
+
+fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) -> Result<()> {
+    let candidates = args
+        .candidates
+        .iter()
+        .map(|c| Candidate::parse(c.trim(), &base).with_context(|| format!("--candidates `{c}`")))
+        .collect::<Result<Vec<_>>>()?;
+    let sel = SelectOptions { candidates, quantile: args.select_quantile, rolling: args.rolling };
+    let mut f = select(obs, &sel)
+        .with_context(|| format!("selecting a form for {}", args.data.display()))?;
+    if base.bootstrap > 0 {
+        // Candidates are scored without a bootstrap; the chosen refit gets the one asked for.
+        f.options.bootstrap = base.bootstrap;
+        f.options.seed = base.seed;
+        f.bootstrap = Some(isoflop_law::bootstrap(&f, obs, base.bootstrap, base.seed)?);
+        f.intervals = isoflop_law::intervals_of(&f);
+    }
+    f.input = Some(args.data.display().to_string());
+    f.input_sha256 = Some(sha256_file(&args.data)?);
+    if let Some(path) = &args.output {
+        let text = serde_json::to_string_pretty(&f)?;
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("saving the fit to {}", path.display()))?;
+    }
+    if json {
+        return print_json(&f);
+    }
+    let s = f.selection.as_ref().expect("select records its selection");
+    let cuts: Vec<String> = s.cuts.iter().map(|c| format!("{c:.3e}")).collect();
+    println!("form selection ({}, cut at {} FLOPs):", s.rule, cuts.join(", "));
+    println!(
+        "  {:<20} {:>10} {:>10} {:>8} {:>8}",
+        "candidate", "mean err", "worst err", "held", "inside"
+    );
+    for c in &s.candidates {
+        let pct =
+            |v: Option<f64>| v.map(|x| format!("{:.3}%", 100.0 * x)).unwrap_or_else(|| "-".into());
+        let inside = c.inside_interval.map(|k| k.to_string()).unwrap_or_else(|| "-".into());
+        let mark = if c.name == s.chosen { " <- chosen" } else { "" };
+        println!(
+            "  {:<20} {:>10} {:>10} {:>8} {:>8}{}",
+            c.name,
+            pct(c.mean_rel_err),
+            pct(c.worst_rel_err),
+            c.n_heldout,
+            inside,
+            mark
+        );
+        if let Some(e) = &c.error {
+            println!("    failed: {e}");
+        }
+    }
+    println!(
+        "chose {}: the lowest mean held-out error; refitted on all {} runs",
+        s.chosen, f.n_rows
+    );
     print_fit(&f, &args.data, args.output.as_deref());
     Ok(())
 }

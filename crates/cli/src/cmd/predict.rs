@@ -33,7 +33,10 @@ struct Prediction {
     d: f64,
     compute: f64,
     loss: f64,
+    /// Where the law lies: bootstrap spread of the parameters.
     interval: Option<[f64; 2]>,
+    /// Where a new run lands: bootstrap spread and the runs' scatter around the law.
+    prediction_interval: Option<[f64; 2]>,
 }
 
 /// Runs `isoflop predict`.
@@ -59,6 +62,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         compute: o.compute(),
         loss: fit.predict_obs(&o),
         interval: fit.predict_interval_obs(&o),
+        prediction_interval: fit.prediction_interval_obs(&o),
     };
     if json {
         return print_json(&p);
@@ -70,5 +74,8 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     println!("{} law from {}", p.form, args.fit.display());
     println!("  N = {}  D = {}  C = {}", num(n), num(d), num(p.compute));
     println!("  loss = {:.4}{}", p.loss, iv);
+    if let Some([lo, hi]) = p.prediction_interval {
+        println!("  a new run: 95% [{lo:.4}, {hi:.4}] (law spread and run-to-run scatter)");
+    }
     Ok(())
 }
