@@ -194,16 +194,15 @@ mod tests {
     }
 
     #[test]
-    fn every_layout_in_well_under_100_ms() {
-        // The budget for `--search`: 100 ms. The criterion bench `search` measures
-        // about 0.24 ms (release); this guards against an accidental blow-up.
+    fn large_cluster_search_enumerates_the_whole_space() {
+        // The budget for `--search` is 100 ms; its speed is measured by the criterion
+        // bench `search` (about 0.24 ms in release), never asserted by a timed test.
         let shape = crate::preset("llama2-70b").unwrap();
         let hw = Hardware::preset("h100-sxm").unwrap();
-        let start = std::time::Instant::now();
         let r =
             search(&shape, &hw, &SearchSpace { global_batch: 1024, ..space(1024) }, 10).unwrap();
         assert!(r.enumerated > 500);
-        assert!(start.elapsed().as_millis() < 100, "{:?}", start.elapsed());
+        assert!(r.fitting > 0 && r.fitting <= r.enumerated);
     }
 
     #[test]
