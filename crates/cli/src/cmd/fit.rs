@@ -361,7 +361,19 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
 
 /// The human table of a fit.
 fn print_fit(f: &Fit, data: &Path, saved: Option<&Path>) {
-    println!("{} fit of {} rows from {}", f.form, f.n_rows, data.display());
+    let mut constraints = Vec::new();
+    if f.options.tie_exponents {
+        constraints.push("exponents tied".to_string());
+    }
+    if !f.options.bounds.is_empty() {
+        constraints.push(format!("{} bounded", f.options.bounds.len()));
+    }
+    let note = if constraints.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", constraints.join(", "))
+    };
+    println!("{} fit{note} of {} rows from {}", f.form, f.n_rows, data.display());
     println!("  {:<10} {:>14}   95% interval", "parameter", "value");
     let mut names = f.param_order.clone();
     names.extend(f.derived.keys().cloned());
