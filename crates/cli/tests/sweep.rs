@@ -175,4 +175,39 @@ fn run_trains_stores_resumes_and_exports() {
     ok(&isoflop(dir, &["import", "obs.jsonl", "--db", "r.db", "--sweep", "again"]));
     let again = json(&isoflop(dir, &["--json", "runs", "--db", "r.db", "--sweep", "again"]));
     assert_eq!(again["runs"].as_array().unwrap().len(), 6);
+
+    // `isoflop fit` reads the sweep straight from the store.
+    let fit = json(&isoflop(dir, &["--json", "fit", "--db", "r.db", "--sweep", "tiny"]));
+    assert_eq!(fit["n_rows"].as_u64(), Some(6), "{fit}");
+    assert_eq!(fit["input"], "r.db#tiny");
+}
+
+#[test]
+fn a_diverged_run_is_stored_with_its_reason_and_never_fitted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    corpus(&dir.join("corpus.txt"));
+    // A learning rate of 1000 blows any model up within a few steps.
+    spec(&dir.join("s.toml"), "boom", "kind = \"grid\"\nparams = [3e4]\ntokens_per_param = [0.2]");
+    let mut text = std::fs::read_to_string(dir.join("s.toml")).unwrap();
+    text += "lr = 1000.0\n";
+    std::fs::write(dir.join("s.toml"), text).unwrap();
+    let out = json(&isoflop(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!(out["diverged"].as_u64(), Some(1), "{out}");
+    let runs = json(&isoflop(dir, &["--json", "runs", "--db", "r.db", "--status", "diverged"]));
+    let run = &runs["runs"][0];
+    assert!(run["reason"].as_str().unwrap().contains("step"), "{run}");
+    assert!(run["metrics"]["loss"].is_null(), "a diverged run reported a loss: {run}");
+    // A rerun does not train it again.
+    let again = json(&isoflop(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!(again["skipped"].as_u64(), Some(1));
+    // Fitting and exporting leave it out, saying so by name.
+    let out = isoflop(dir, &["fit", "--db", "r.db", "--sweep", "boom"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("left out 1 failed or diverged run(s): boom/l1d32-r0.2-s0 (diverged:"),
+        "{err}"
+    );
+    assert!(err.contains("sweep boom has no finished runs"), "{err}");
 }

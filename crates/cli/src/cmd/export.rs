@@ -193,3 +193,38 @@ pub fn run(args: Args, _json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// The observations of sweep `sweep` in the store at `db`, as `isoflop fit` reads them from
+/// a file: one per finished run, or with `curves` one per evaluation (`run`, `tokens`,
+/// `step` set). Failed and diverged runs are left out with a warning naming them.
+pub fn sweep_observations(
+    db: &std::path::Path,
+    sweep: &str,
+    curves: bool,
+) -> Result<Vec<isoflop_law::Observation>> {
+    let store = Store::open_existing(db)?;
+    let (rows, other) = rows(&store, Some(sweep.to_string()), curves)?;
+    warn_left_out(&other);
+    if rows.is_empty() {
+        bail!("{}: sweep {sweep} has no finished runs to fit", db.display());
+    }
+    let get = |row: &Row, k: &str| row.iter().find(|(n, _)| *n == k).and_then(|(_, v)| v.as_f64());
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mut o = isoflop_law::Observation::new(
+                get(row, "N").unwrap_or_default(),
+                get(row, "D").unwrap_or_default(),
+                get(row, "loss").unwrap_or_default(),
+            );
+            o.c = get(row, "C");
+            o.run = row
+                .iter()
+                .find(|(n, _)| *n == "run")
+                .and_then(|(_, v)| v.as_str().map(String::from));
+            o.tokens = get(row, "tokens");
+            o.step = get(row, "step");
+            o
+        })
+        .collect())
+}

@@ -30,7 +30,18 @@ pub enum Approach {
 pub struct Args {
     /// Observations: a .csv (header row) or .jsonl file with columns N, D, loss (optional C, U,
     /// run, step, tokens, metric).
+    #[arg(value_name = "DATA", required_unless_present = "sweep")]
+    pub data_file: Option<PathBuf>,
+    /// The input as messages name it: DATA, or `<db>#<sweep>`.
+    #[arg(skip)]
     pub data: PathBuf,
+    /// With --sweep: the run store to read the observations from.
+    #[arg(long, default_value = "isoflop.db")]
+    pub db: PathBuf,
+    /// Fit the finished runs of this sweep of the run store instead of a file (failed and
+    /// diverged runs are left out with a warning naming them).
+    #[arg(long, conflicts_with = "data_file")]
+    pub sweep: Option<String>,
     /// Law form: chinchilla, kaplan-n, kaplan-d, kaplan-c, kaplan-nd, data-constrained,
     /// sigmoid (metric vs ln C), sigmoid-loss (metric vs loss).
     #[arg(long, default_value = "chinchilla")]
@@ -115,7 +126,7 @@ pub struct Args {
 }
 
 /// Runs `isoflop fit`.
-pub fn run(args: Args, json: bool) -> Result<()> {
+pub fn run(mut args: Args, json: bool) -> Result<()> {
     let cols = ColumnNames {
         n: args.n_col.clone(),
         d: args.d_col.clone(),
@@ -125,7 +136,19 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         metric: args.metric_col.clone(),
         ..ColumnNames::default()
     };
-    let obs = read_observations(&args.data, &cols)?;
+    let obs = match args.sweep.clone() {
+        // From the run store (issue 6): curve rows for approach 1, final rows otherwise.
+        Some(sweep) => {
+            let curves = args.approach == Approach::Envelope;
+            let obs = crate::cmd::export::sweep_observations(&args.db, &sweep, curves)?;
+            args.data = PathBuf::from(format!("{}#{sweep}", args.db.display()));
+            obs
+        }
+        None => {
+            args.data = args.data_file.clone().expect("clap requires DATA without --sweep");
+            read_observations(&args.data, &cols)?
+        }
+    };
     match args.approach {
         Approach::Parametric => run_parametric(&args, &obs, json),
         Approach::Envelope => {
@@ -284,7 +307,7 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     let mut f = fit(&train, &opts)
         .with_context(|| format!("fitting {} to {}", form, args.data.display()))?;
     f.input = Some(args.data.display().to_string());
-    f.input_sha256 = Some(sha256_file(&args.data)?);
+    f.input_sha256 = if args.sweep.is_some() { None } else { Some(sha256_file(&args.data)?) };
     if let Some(test) = &test {
         f.holdout = Some(evaluate_holdout(&f, test));
     }
@@ -317,7 +340,7 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         f.intervals = isoflop_law::intervals_of(&f);
     }
     f.input = Some(args.data.display().to_string());
-    f.input_sha256 = Some(sha256_file(&args.data)?);
+    f.input_sha256 = if args.sweep.is_some() { None } else { Some(sha256_file(&args.data)?) };
     if let Some(path) = &args.output {
         let text = serde_json::to_string_pretty(&f)?;
         write_atomic(path, text.as_bytes())
