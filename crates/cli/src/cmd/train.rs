@@ -40,7 +40,7 @@ pub struct Args {
     /// Tokens per optimizer step, a multiple of --context (default: the batch rule).
     #[arg(long, value_parser = parse_count)]
     pub batch_tokens: Option<f64>,
-    /// Peak learning rate (default: the ladder's LR rule, 2e-3·√(128/d_model)).
+    /// Peak learning rate (default: the ladder's LR rule, 3e-3·128/d_model).
     #[arg(long)]
     pub lr: Option<f32>,
     /// Warm-up steps (default: 5% of the steps).
