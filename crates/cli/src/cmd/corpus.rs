@@ -106,8 +106,8 @@ impl DataArgs {
         let corpus = self.corpus(quiet)?;
         if !quiet && matches!(kind, TokenizerKind::Bpe { .. }) {
             eprintln!(
-                "training the BPE tokenizer (vocabulary {}) on the train split and writing the \
-                 token files (cached after the first time)",
+                "BPE tokenizer (vocabulary {}): trained on the train split the first time, \
+                 then read from the cache",
                 kind.vocab()
             );
         }
