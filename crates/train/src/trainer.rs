@@ -97,7 +97,7 @@ pub enum RunStatus {
 }
 
 /// What the dataset was, in a report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
     /// Corpus name.
     pub corpus: String,
@@ -115,8 +115,8 @@ pub struct DataSummary {
     pub ood_tokens: u64,
 }
 
-/// Everything measured about one run; `--json` prints it.
-#[derive(Debug, Clone, Serialize)]
+/// Everything measured about one run; `--json` prints it and `report.json` holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// `done`, `diverged` or `interrupted`.
     pub status: RunStatus,

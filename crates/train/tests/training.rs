@@ -100,6 +100,10 @@ fn loss_falls_below_unigram_entropy() {
     assert!(r.ood_loss.unwrap() > val, "OOD text is harder: {:?} vs {val}", r.ood_loss);
     assert!(r.flops > 0.0 && r.tokens_per_second > 0.0 && r.mfu > 0.0);
     assert_eq!(r.tokens, 120 * 512);
+    // report.json reads back.
+    let back: RunReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!(back.val_loss, r.val_loss);
+    assert_eq!(back.curve, r.curve);
 }
 
 /// Same seed, same losses; an interrupted and resumed run ends on the uninterrupted losses;
