@@ -169,6 +169,33 @@ fn same_seed_same_losses_and_resume_equals_uninterrupted() {
 }
 
 #[test]
+fn either_engine_resumes_the_others_checkpoint() {
+    let texts: Vec<String> = (0..3).map(|i| grammar_text(30 + i, 600)).collect();
+    let cache = tempfile::tempdir().unwrap();
+    let data = dataset(&corpus_of(&texts), cache.path());
+    let model = GptConfig::new(1, 32, 2, 256, 32).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(model, 30 * 256, 256, 3e-3);
+    cfg.engine = "kernels".into();
+    let whole = run(&cfg, &data);
+    cfg.checkpoint_dir = Some(dir.path().to_path_buf());
+    let stop = AtomicBool::new(false);
+    let mut halt = |p: &isoflop_train::Progress| {
+        if p.step == 15 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    assert_eq!(train(&cfg, &data, &mut halt, &stop).unwrap().status, RunStatus::Interrupted);
+    // The checkpoint names weights and AdamW moments as the PyTorch state_dict: candle reads
+    // what the kernels wrote and finishes the run on the same losses, up to float rounding.
+    cfg.engine = "candle".into();
+    cfg.resume = true;
+    let finished = run(&cfg, &data);
+    let (a, b) = (whole.val_loss.unwrap(), finished.val_loss.unwrap());
+    assert!((a - b).abs() < 1e-3, "kernels throughout {a} vs kernels then candle {b}");
+}
+
+#[test]
 fn divergence_and_early_stopping() {
     let texts: Vec<String> = (0..3).map(|i| grammar_text(20 + i, 600)).collect();
     let cache = tempfile::tempdir().unwrap();
