@@ -54,6 +54,7 @@ enum Command {
 }
 
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let json = cli.json;
     let result = match cli.command {
@@ -77,5 +78,17 @@ fn main() {
             eprintln!("  caused by: {cause}");
         }
         std::process::exit(2);
+    }
+}
+
+/// Lets `isoflop ... | head` end quietly: Rust ignores SIGPIPE, so a closed stdout makes
+/// `println!` panic; with the default disposition the process simply ends, as other Unix
+/// tools do.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; resetting a signal's
+    // disposition to its default has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
