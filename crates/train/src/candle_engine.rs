@@ -202,24 +202,7 @@ impl CandleEngine {
     }
 
     fn check_batch(&self, inputs: &[u32], targets: &[u32], batch: usize, seq: usize) -> Result<()> {
-        let bad = |m: String| Err(Error::Engine { engine: "candle", message: m });
-        if batch == 0 || seq == 0 || seq > self.cfg.context {
-            return bad(format!(
-                "batch {batch} × seq {seq}: need batch ≥ 1 and 1 ≤ seq ≤ context {}",
-                self.cfg.context
-            ));
-        }
-        if inputs.len() != batch * seq || targets.len() != batch * seq {
-            return bad(format!(
-                "{} inputs and {} targets for batch {batch} × seq {seq}",
-                inputs.len(),
-                targets.len()
-            ));
-        }
-        if let Some(&tok) = inputs.iter().chain(targets).find(|&&x| x as usize >= self.cfg.vocab) {
-            return bad(format!("token {tok} is outside the vocabulary of {}", self.cfg.vocab));
-        }
-        Ok(())
+        crate::engine::check_batch("candle", &self.cfg, inputs, targets, batch, seq)
     }
 
     fn tokens(&self, x: &[u32]) -> Result<Tensor> {
@@ -248,20 +231,7 @@ impl CandleEngine {
             .zip(&self.shapes)
             .map(|(name, shape)| {
                 let full = format!("{prefix}{name}");
-                let t = given.iter().find(|t| t.name == full).ok_or_else(|| Error::Engine {
-                    engine: "candle",
-                    message: format!("tensor `{full}` is missing"),
-                })?;
-                if &t.shape != shape || t.data.len() != shape.iter().product::<usize>() {
-                    return Err(Error::Engine {
-                        engine: "candle",
-                        message: format!(
-                            "tensor `{full}` has shape {:?} ({} values), expected {shape:?}",
-                            t.shape,
-                            t.data.len()
-                        ),
-                    });
-                }
+                let t = crate::engine::find_named("candle", given, &full, shape)?;
                 Tensor::from_slice(&t.data, shape.as_slice(), &self.device).map_err(ce)
             })
             .collect()

@@ -6,7 +6,7 @@
 //! and backward). Checkpoints hold [`NamedTensor`]s named as the PyTorch reference's
 //! `state_dict`, so either engine can resume the other's run.
 
-use crate::{GptConfig, Result};
+use crate::{Error, GptConfig, Result};
 use serde::{Deserialize, Serialize};
 
 /// AdamW hyperparameters for one step (Loshchilov & Hutter 2019).
@@ -91,4 +91,60 @@ pub trait Engine: Send {
 
     /// Restores AdamW state saved by [`Engine::optimizer_state`] of either engine.
     fn set_optimizer_state(&mut self, step: u64, moments: &[NamedTensor]) -> Result<()>;
+}
+
+/// Checks a token batch against the [`Engine`] contract: `batch` rows of `seq` tokens, row-major,
+/// `1 <= seq <= context`, every token inside the vocabulary. Both engines call it first, so a bad
+/// batch gets the same message whichever engine runs.
+pub(crate) fn check_batch(
+    engine: &'static str,
+    cfg: &GptConfig,
+    inputs: &[u32],
+    targets: &[u32],
+    batch: usize,
+    seq: usize,
+) -> Result<()> {
+    let bad = |message: String| Err(Error::Engine { engine, message });
+    if batch == 0 || seq == 0 || seq > cfg.context {
+        return bad(format!(
+            "batch {batch} × seq {seq}: need batch ≥ 1 and 1 ≤ seq ≤ context {}",
+            cfg.context
+        ));
+    }
+    if inputs.len() != batch * seq || targets.len() != batch * seq {
+        return bad(format!(
+            "{} inputs and {} targets for batch {batch} × seq {seq}",
+            inputs.len(),
+            targets.len()
+        ));
+    }
+    if let Some(&tok) = inputs.iter().chain(targets).find(|&&x| x as usize >= cfg.vocab) {
+        return bad(format!("token {tok} is outside the vocabulary of {}", cfg.vocab));
+    }
+    Ok(())
+}
+
+/// Finds the tensor named `full` in `given` and checks that it has `shape`, for an engine loading
+/// weights or optimizer moments saved by either engine.
+pub(crate) fn find_named<'a>(
+    engine: &'static str,
+    given: &'a [NamedTensor],
+    full: &str,
+    shape: &[usize],
+) -> Result<&'a NamedTensor> {
+    let t = given
+        .iter()
+        .find(|t| t.name == full)
+        .ok_or_else(|| Error::Engine { engine, message: format!("tensor `{full}` is missing") })?;
+    if t.shape != shape || t.data.len() != shape.iter().product::<usize>() {
+        return Err(Error::Engine {
+            engine,
+            message: format!(
+                "tensor `{full}` has shape {:?} ({} values), expected {shape:?}",
+                t.shape,
+                t.data.len()
+            ),
+        });
+    }
+    Ok(t)
 }

@@ -90,26 +90,7 @@ impl KernelEngine {
     }
 
     fn check_batch(&self, inputs: &[u32], targets: &[u32], batch: usize, seq: usize) -> Result<()> {
-        if batch == 0 || seq == 0 || seq > self.cfg.context {
-            return Err(err(format!(
-                "batch {batch} × seq {seq}: need batch ≥ 1 and 1 ≤ seq ≤ context {}",
-                self.cfg.context
-            )));
-        }
-        if inputs.len() != batch * seq || targets.len() != batch * seq {
-            return Err(err(format!(
-                "{} inputs and {} targets for batch {batch} × seq {seq}",
-                inputs.len(),
-                targets.len()
-            )));
-        }
-        if let Some(&tok) = inputs.iter().chain(targets).find(|&&x| x as usize >= self.cfg.vocab) {
-            return Err(err(format!(
-                "token {tok} is outside the vocabulary of {}",
-                self.cfg.vocab
-            )));
-        }
-        Ok(())
+        crate::engine::check_batch("kernels", &self.cfg, inputs, targets, batch, seq)
     }
 
     /// Moves the activations of shape (batch, seq) to the back of the cache, allocating them
@@ -178,18 +159,7 @@ impl KernelEngine {
         let mut found = Vec::with_capacity(layout.entries().len());
         for e in layout.entries() {
             let full = format!("{prefix}{}", e.name);
-            let t = given
-                .iter()
-                .find(|t| t.name == full)
-                .ok_or_else(|| err(format!("tensor `{full}` is missing")))?;
-            if t.shape != e.shape || t.data.len() != e.range.len() {
-                return Err(err(format!(
-                    "tensor `{full}` has shape {:?} ({} values), expected {:?}",
-                    t.shape,
-                    t.data.len(),
-                    e.shape
-                )));
-            }
+            let t = crate::engine::find_named("kernels", given, &full, &e.shape)?;
             found.push((e.range.clone(), t));
         }
         for (range, t) in found {
