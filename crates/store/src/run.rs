@@ -359,24 +359,7 @@ impl Store {
             });
         }
         tx.execute("DELETE FROM curve_points WHERE run_id = ?1", [id]).map_err(err)?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO curve_points (run_id, tokens, step, train_loss, val_loss)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err)?;
-            for p in curve {
-                stmt.execute(params![
-                    id,
-                    p.tokens,
-                    p.step.map(|s| s as i64),
-                    p.train_loss,
-                    p.val_loss
-                ])
-                .map_err(err)?;
-            }
-        }
+        insert_curve(&tx, id, curve, &err)?;
         tx.commit().map_err(err)
     }
 
@@ -452,24 +435,30 @@ impl Store {
             )
             .map_err(err)?;
             let id = tx.last_insert_rowid();
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO curve_points (run_id, tokens, step, train_loss, val_loss)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err)?;
-            for p in curve {
-                stmt.execute(params![
-                    id,
-                    p.tokens,
-                    p.step.map(|s| s as i64),
-                    p.train_loss,
-                    p.val_loss
-                ])
-                .map_err(err)?;
-            }
+            insert_curve(&tx, id, curve, &err)?;
         }
         tx.commit().map_err(err)?;
         Ok(runs.len())
     }
+}
+
+/// Writes a run's curve points inside the caller's transaction (a point at the same token count
+/// replaces the earlier one, so a resumed run never duplicates a point).
+fn insert_curve(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    curve: &[CurvePoint],
+    err: &impl Fn(rusqlite::Error) -> Error,
+) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO curve_points (run_id, tokens, step, train_loss, val_loss)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(err)?;
+    for p in curve {
+        stmt.execute(params![id, p.tokens, p.step.map(|s| s as i64), p.train_loss, p.val_loss])
+            .map_err(err)?;
+    }
+    Ok(())
 }
