@@ -108,8 +108,11 @@ fn kill_9_at_random_moments_never_loses_or_duplicates_a_run() {
     let dir = tmp.path();
     corpus(&dir.join("corpus.txt"));
     spec(dir);
-    // The reference: the same sweep, never interrupted.
+    // The reference: the same sweep, never interrupted. Its length sets the kill delays, so
+    // the test kills inside the runs on a fast machine as on a slow one.
+    let t_ref = Instant::now();
     let reference = start(dir, "ref.db", "ref-runs").wait_with_output().unwrap();
+    let ref_ms = t_ref.elapsed().as_secs_f64() * 1e3;
     ok(&reference);
     let want = snapshot(dir, "ref.db");
     assert_eq!(want.len(), 4);
@@ -124,10 +127,18 @@ fn kill_9_at_random_moments_never_loses_or_duplicates_a_run() {
     loop {
         let mut child = start(dir, "k.db", "k-runs");
         lcg = lcg.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        // Short delays kill often; after kills that finished nothing, wait longer, so a slow
-        // machine still gets past start-up to a checkpoint and the loop always ends.
-        let stretch = 1.0 + stalled as f64 / 2.0;
-        let delay = Duration::from_millis(((200 + (lcg >> 33) % 1500) as f64 * stretch) as u64);
+        // The first six kills come after 2–12% of the uninterrupted sweep's time each: together
+        // at most 72% of the work, so all six land inside the sweep even if the machine runs
+        // faster than while the reference ran. After them, delays of 10–50% grow after every
+        // kill that finished no run, so the sweep gets past start-up to a checkpoint and the
+        // loop always ends.
+        let u = ((lcg >> 33) % 1000) as f64 / 1000.0;
+        let fraction = if kills < 6 {
+            0.02 + 0.10 * u
+        } else {
+            (0.1 + 0.4 * u) * (1.0 + stalled as f64 / 2.0)
+        };
+        let delay = Duration::from_millis((ref_ms * fraction).max(20.0) as u64);
         let deadline = Instant::now() + delay;
         let status = loop {
             if let Some(st) = child.try_wait().unwrap() {
@@ -171,7 +182,7 @@ fn kill_9_at_random_moments_never_loses_or_duplicates_a_run() {
         assert!(t0.elapsed() < Duration::from_secs(240), "no progress after {kills} kills");
     }
     eprintln!("sweep finished after {kills} SIGKILLs in {:.1} s", t0.elapsed().as_secs_f64());
-    assert!(kills >= 3, "only {kills} kills: the runs finished too fast to test anything");
+    assert!(kills >= 6, "only {kills} kills: the runs finished too fast to test anything");
     let got = snapshot(dir, "k.db");
     assert_eq!(got.len(), 4);
     for (key, (status, loss, ..)) in &got {
