@@ -137,6 +137,21 @@ pub fn fmt_sci(v: f64) -> String {
     }
 }
 
+/// A label for a tick on a log axis: `fmt_sci` at 1, 2 and 5 times a power of ten, blank
+/// elsewhere. Over less than a decade or two, plotters puts a tick at every integer multiple,
+/// whose labels run into each other near the decade (`9e4` and `1e5`).
+pub(crate) fn fmt_log_tick(v: f64) -> String {
+    if !(v.is_finite() && v > 0.0) {
+        return String::new();
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    if [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6 * m) {
+        fmt_sci(v)
+    } else {
+        String::new()
+    }
+}
+
 /// A colour for position `t` in [0, 1] along a perceptually ordered ramp (close to viridis:
 /// dark purple for small models to yellow for large ones).
 pub(crate) fn ramp(t: f64) -> RGBColor {
@@ -186,6 +201,10 @@ mod tests {
 
     #[test]
     fn ranges() {
+        assert_eq!(fmt_log_tick(2e4), "2e4");
+        assert_eq!(fmt_log_tick(1e5), "1e5");
+        assert_eq!(fmt_log_tick(9e4), "");
+        assert_eq!(fmt_log_tick(3e4), "");
         let r = log_range([10.0, 1000.0], 2.0);
         assert_eq!((r.start, r.end), (5.0, 2000.0));
         let r = lin_range([1.0, 3.0], 0.5);

@@ -20,6 +20,13 @@
 //!
 //! Parameter counts come from isoflop-cost (`GptConfig::shape().params().total`), never from
 //! a second formula here.
+//!
+//! The rungs are 4.2×, 2.8× and 2.2× apart at the bottom, too coarse to bracket an IsoFLOP
+//! minimum among CPU-sized models. [`shape_for_params`] therefore searches a finer family
+//! that contains every rung: any depth, widths in steps of [`WIDTH_STEP`], heads as near
+//! [`HEAD_DIM`] wide as the width allows. It takes the shape nearest the target in
+//! parameters and, among shapes within [`SIZE_TOLERANCE`] of it, the one whose aspect ratio
+//! is nearest [`ASPECT`], so a rung's exact count gives back the rung.
 
 use crate::{Error, GptConfig, Result};
 
@@ -34,6 +41,16 @@ pub const CONTEXT: usize = 128;
 pub const BYTE_VOCAB: usize = 256;
 /// The deepest rung [`shape_for_params`] considers (about 1.7 B parameters, far past a CPU).
 pub const MAX_RUNG: usize = 96;
+/// Widths of the fine family are multiples of this (one AVX register of f32).
+pub const WIDTH_STEP: usize = 8;
+/// Shapes within this relative distance of a parameter target count as hitting it; among them
+/// the aspect ratio decides (wide enough that a shape near aspect 32 is always in reach).
+pub const SIZE_TOLERANCE: f64 = 0.15;
+/// The aspect ratios `d_model / n_layer` the fine family allows, around the ladder's 32 (the
+/// tie-break prefers 32). Kaplan et al. 2020 (§3.1, Fig. 5) saw the loss change by only a few
+/// percent across aspect ratios from about 20 to 200 at fixed N; 8 lets the tiniest models
+/// (one layer of width 8) in, 64 keeps one-layer models from growing into wide bigram tables.
+const ASPECT_RANGE: (usize, usize) = (8, 64);
 
 /// Rung `k` of the ladder for a vocabulary and context.
 pub fn rung(k: usize, vocab: usize, context: usize) -> Result<GptConfig> {
@@ -43,28 +60,60 @@ pub fn rung(k: usize, vocab: usize, context: usize) -> Result<GptConfig> {
     GptConfig::new(k, ASPECT * k, ASPECT * k / HEAD_DIM, vocab, context)
 }
 
-/// The rung whose total parameter count is nearest `n` in log space (byte vocabulary,
-/// context 128).
+/// The shape of the fine family nearest `n` parameters (byte vocabulary, context 128); see
+/// the module docs.
 pub fn shape_for_params(n: f64) -> Result<GptConfig> {
     shape_for_params_with(n, BYTE_VOCAB, CONTEXT)
 }
 
-/// The rung whose total parameter count is nearest `n` in log space.
+/// The shape of the fine family nearest `n` parameters for a vocabulary and context: the
+/// nearest in log space, or among those within [`SIZE_TOLERANCE`] of `n` the one whose aspect
+/// ratio is nearest [`ASPECT`].
 pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<GptConfig> {
     if !(n.is_finite() && n > 0.0) {
         return Err(Error::InvalidConfig(format!(
             "a parameter budget must be positive and finite, got {n}"
         )));
     }
-    let mut best: Option<(f64, GptConfig)> = None;
-    for k in 1..=MAX_RUNG {
-        let cfg = rung(k, vocab, context)?;
-        let gap = ((cfg.shape().params().total as f64) / n).ln().abs();
-        if best.as_ref().is_none_or(|(g, _)| gap < *g) {
-            best = Some((gap, cfg));
+    // Scores: the size miss in units of the tolerance (0 inside it), then the aspect's miss.
+    let score = |cfg: &GptConfig| {
+        let miss = (cfg.shape().params().total as f64 / n).ln().abs();
+        let size = (miss / (1.0 + SIZE_TOLERANCE).ln() - 1.0).max(0.0);
+        let aspect = (cfg.d_model as f64 / cfg.n_layer as f64 / ASPECT as f64).ln().abs();
+        (size, aspect)
+    };
+    // The count does not depend on the heads: search with one, give the winner its heads.
+    let mut best: Option<((f64, f64), GptConfig)> = None;
+    for layers in 1..=MAX_RUNG {
+        let widths = (ASPECT_RANGE.0 * layers..=ASPECT_RANGE.1 * layers).step_by(WIDTH_STEP);
+        for d in widths {
+            let cfg = GptConfig::new(layers, d, 1, vocab, context)?;
+            let s = score(&cfg);
+            if best.as_ref().is_none_or(|(b, _)| s.0 < b.0 || (s.0 == b.0 && s.1 < b.1)) {
+                best = Some((s, cfg));
+            }
+            if cfg.shape().params().total as f64 > 4.0 * n {
+                break; // wider only grows further past the target
+            }
         }
     }
-    Ok(best.expect("MAX_RUNG ≥ 1").1)
+    let cfg = best.expect("MAX_RUNG ≥ 1").1;
+    GptConfig::new(cfg.n_layer, cfg.d_model, heads_for_width(cfg.d_model), vocab, context)
+}
+
+/// The head count for a width: heads as near [`HEAD_DIM`] wide as a divisor of the width
+/// allows, each a multiple of [`WIDTH_STEP`] wide when the width is (so 32 → 1, 48 → 2 of 24,
+/// 96 → 3, 80 → 2 of 40).
+pub fn heads_for_width(d_model: usize) -> usize {
+    let aligned = d_model.is_multiple_of(WIDTH_STEP);
+    (1..=d_model)
+        .filter(|h| d_model.is_multiple_of(*h))
+        .filter(|h| !aligned || (d_model / h).is_multiple_of(WIDTH_STEP))
+        .min_by(|a, b| {
+            let miss = |h: usize| ((d_model / h) as f64 / HEAD_DIM as f64).ln().abs();
+            miss(*a).total_cmp(&miss(*b)).then(a.cmp(b))
+        })
+        .expect("1 divides every width")
 }
 
 #[cfg(test)]
@@ -90,12 +139,43 @@ mod tests {
     }
 
     #[test]
-    fn picks_the_nearest_rung() {
-        // 875,264 is rung 4 (model S of the PyTorch reference).
-        assert_eq!(shape_for_params(875_264.0).unwrap().n_layer, 4);
-        assert_eq!(shape_for_params(2e5).unwrap().n_layer, 2);
-        assert_eq!(shape_for_params(1.0).unwrap().n_layer, 1);
+    fn a_rungs_count_gives_back_the_rung() {
+        for k in [1, 2, 3, 4, 5, 8] {
+            let r = rung(k, 256, 128).unwrap();
+            let n = r.shape().params().total as f64;
+            assert_eq!(shape_for_params(n).unwrap(), r, "rung {k}");
+        }
+    }
+
+    #[test]
+    fn the_fine_family_lands_near_any_target() {
+        // From rung 1 to rung 4 every target is hit within 20%, where the rungs alone miss by
+        // up to 2×.
+        let mut t: f64 = 33_248.0;
+        while t < 1e6 {
+            let cfg = shape_for_params(t).unwrap();
+            let n = cfg.shape().params().total as f64;
+            assert!((n / t).ln().abs() < 0.2, "{t}: {n} ({cfg:?})");
+            let aspect = cfg.d_model / cfg.n_layer;
+            assert!((8..=64).contains(&aspect), "{cfg:?}");
+            assert_eq!(cfg.d_model % WIDTH_STEP, 0);
+            t *= 1.1;
+        }
+        // Below the smallest shape the smallest is taken.
+        let tiny = shape_for_params(1.0).unwrap();
+        assert_eq!((tiny.n_layer, tiny.d_model), (1, 8));
         assert!(shape_for_params(0.0).is_err());
         assert!(shape_for_params(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn heads_are_near_32_wide() {
+        assert_eq!(heads_for_width(8), 1);
+        assert_eq!(heads_for_width(32), 1);
+        assert_eq!(heads_for_width(48), 2);
+        assert_eq!(heads_for_width(64), 2);
+        assert_eq!(heads_for_width(80), 2);
+        assert_eq!(heads_for_width(96), 3);
+        assert_eq!(heads_for_width(128), 4);
     }
 }

@@ -25,7 +25,7 @@ const QUICK_SPEC: &str = include_str!("../../../../configs/cpu-quick.toml");
 /// Arguments of `isoflop demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The smoke-test sweep (configs/cpu-quick.toml, about 3 minutes on 2 cores) instead of
+    /// The smoke-test sweep (configs/cpu-quick.toml, about a minute on 2 cores) instead of
     /// the full demo (configs/cpu-demo.toml, about 15 runs over 3 IsoFLOP budgets).
     #[arg(long)]
     pub quick: bool,

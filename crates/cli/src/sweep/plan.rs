@@ -1,13 +1,14 @@
 //! From a spec to the list of runs: shapes from the model ladder, tokens from the budget.
 //!
 //! IsoFLOP design (Hoffmann et al. 2022 §3.2): for each budget C the expected optimum is
-//! N* = √(C / (6·r)) with r tokens per parameter (C = 6·N·D and D = r·N). The planner takes
-//! the ladder rung nearest N* and `sizes` consecutive rungs around it, so the sizes are
-//! log-spaced around the optimum and every run is a distinct, real shape; each run then
-//! trains D = C / (6·N) tokens, N the rung's exact total parameter count (isoflop-cost's
-//! count, embeddings included, as Chinchilla counts N).
+//! N* = √(C / (6·r)) with r tokens per parameter (C = 6·N·D and D = r·N). The planner lays
+//! `sizes` targets log-evenly over `span` centred on N*, from N*/√span to N*·√span, and
+//! snaps each to the nearest shape of the ladder's fine family (`ladder::shape_for_params`),
+//! so every run is a real shape; each run then trains D = C / (6·N) tokens, N the shape's
+//! exact total parameter count (isoflop-cost's count, embeddings included, as Chinchilla
+//! counts N). Two targets that snap to one shape give one run.
 //!
-//! Grid design: each parameter target snaps to its nearest rung, and trains r·N tokens for
+//! Grid design: each parameter target snaps to its nearest shape, and trains r·N tokens for
 //! every ratio r.
 
 use crate::sweep::spec::{Design, SweepSpec};
@@ -59,15 +60,14 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
     let context = spec.train.context;
     let mut shapes: Vec<(GptConfig, u64, Option<f64>, f64, String)> = Vec::new();
     match &spec.design {
-        Design::Isoflop { budgets, sizes, tokens_per_param } => {
+        Design::Isoflop { budgets, sizes, tokens_per_param, span } => {
             for &c in budgets {
                 let n_star = (c / (6.0 * tokens_per_param)).sqrt();
-                let centre = ladder::shape_for_params_with(n_star, vocab, context)
-                    .with_context(|| format!("no ladder shape for budget {}", short(c)))?
-                    .n_layer;
-                let first = centre.saturating_sub((sizes - 1) / 2).max(1);
-                for k in first..first + sizes {
-                    let model = ladder::rung(k, vocab, context)?;
+                for i in 0..*sizes {
+                    let at = i as f64 / (sizes - 1) as f64 - 0.5;
+                    let target = n_star * span.powf(at);
+                    let model = ladder::shape_for_params_with(target, vocab, context)
+                        .with_context(|| format!("no ladder shape for budget {}", short(c)))?;
                     let n = model.shape().params().total as f64;
                     let tokens = (c / (6.0 * n)).round() as u64;
                     let key = format!("c{}-l{}d{}", short(c), model.n_layer, model.d_model);
@@ -134,11 +134,14 @@ mod tests {
         .unwrap();
         let runs = plan(&spec).unwrap();
         assert_eq!(runs.len(), 3);
-        // N* = √(1e12 / 120) ≈ 91,287: the nearest rung in log space is rung 2 (141,056
-        // parameters), so rungs 1, 2, 3 are planned.
-        let mut layers: Vec<usize> = runs.iter().map(|r| r.model.n_layer).collect();
-        layers.sort();
-        assert_eq!(layers, [1, 2, 3]);
+        // N* = √(1e12 / 120) ≈ 91,287 and span 16: targets N*/4, N*, 4·N*, each met by a
+        // shape within 12%.
+        let mut sizes: Vec<f64> = runs.iter().map(|r| r.params).collect();
+        sizes.sort_by(f64::total_cmp);
+        let n_star = (1e12f64 / 120.0).sqrt();
+        for (n, want) in sizes.iter().zip([n_star / 4.0, n_star, n_star * 4.0]) {
+            assert!((n / want).ln().abs() < 0.12, "{sizes:?}");
+        }
         for r in &runs {
             assert!((r.flops / 1e12 - 1.0).abs() < 1e-5, "{} has C = {}", r.key, r.flops);
             assert!(r.key.starts_with("c1e12-l") && r.key.ends_with("-s0"), "{}", r.key);

@@ -8,8 +8,9 @@
 //! [design]
 //! kind = "isoflop"                   # IsoFLOP design (Hoffmann et al. 2022, approach 2)
 //! budgets = [1e12, 3e12, 1e13]       # training FLOPs C per run, C = 6·N·D
-//! sizes = 5                          # models per budget, consecutive ladder rungs
+//! sizes = 5                          # models per budget, log-spaced
 //! tokens_per_param = 20              # centre the sizes on N* = √(C / (6·20))
+//! span = 16                          # largest / smallest size at each budget
 //! [train]
 //! engine = "kernels"
 //! seeds = [0]
@@ -89,17 +90,20 @@ pub enum Design {
     Isoflop {
         /// Training FLOPs per run, C = 6·N·D.
         budgets: Vec<f64>,
-        /// Models per budget: consecutive ladder rungs centred on the expected optimum.
+        /// Models per budget, log-spaced around the expected optimum.
         #[serde(default = "default_sizes")]
         sizes: usize,
         /// Expected compute-optimal tokens per parameter, where the sizes are centred
         /// (Hoffmann et al. 2022 found about 20).
         #[serde(default = "default_tpp")]
         tokens_per_param: f64,
+        /// The ratio of the largest size to the smallest at each budget.
+        #[serde(default = "default_span")]
+        span: f64,
     },
     /// Every size at every tokens-per-parameter ratio.
     Grid {
-        /// Parameter targets (each snaps to the nearest ladder rung).
+        /// Parameter targets (each snaps to the nearest shape of the ladder's fine family).
         params: Vec<f64>,
         /// Tokens per parameter, D = ratio · N.
         tokens_per_param: Vec<f64>,
@@ -108,6 +112,12 @@ pub enum Design {
 
 fn default_sizes() -> usize {
     5
+}
+fn default_span() -> f64 {
+    // Sizes a factor 2 apart at the default 5 per budget: wide enough to bracket a minimum
+    // whose place is known within about 2× either way (Hoffmann et al. 2022, Fig. 3, sample
+    // about a decade and a half per budget with nine or more sizes).
+    16.0
 }
 fn default_tpp() -> f64 {
     // Hoffmann et al. 2022, Table 3: about 20 tokens per parameter at the optimum.
@@ -232,7 +242,7 @@ impl SweepSpec {
             Ok(())
         };
         match &self.design {
-            Design::Isoflop { budgets, sizes, tokens_per_param } => {
+            Design::Isoflop { budgets, sizes, tokens_per_param, span } => {
                 if budgets.is_empty() {
                     bail!("design.budgets is empty: give at least one compute budget");
                 }
@@ -246,6 +256,12 @@ impl SweepSpec {
                     );
                 }
                 positive("design.tokens_per_param", *tokens_per_param)?;
+                if !(span.is_finite() && *span >= 2.0) {
+                    bail!(
+                        "design.span = {span}: the largest size must be at least twice the \
+                         smallest to show an IsoFLOP minimum"
+                    );
+                }
             }
             Design::Grid { params, tokens_per_param } => {
                 if params.is_empty() || tokens_per_param.is_empty() {

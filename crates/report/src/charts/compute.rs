@@ -6,7 +6,7 @@
 //! approach 1 of Hoffmann et al. 2022 fits.
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Plot, fmt_sci, lin_range, log_pos, log_range, ramp};
+use crate::chart::{DrawResult, Fonts, Plot, fmt_log_tick, lin_range, log_pos, log_range, ramp};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -49,7 +49,7 @@ impl Plot for LossVsCompute<'_> {
             .configure_mesh()
             .x_desc("training compute C (FLOPs)")
             .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|v| fmt_sci(*v))
+            .x_label_formatter(&|v| fmt_log_tick(*v))
             .y_label_formatter(&|v| format!("{v:.2}"))
             .label_style(f.label())
             .axis_desc_style(f.label())

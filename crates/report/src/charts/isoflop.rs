@@ -5,7 +5,9 @@
 //! A vertex outside the sampled sizes is not trusted, and is not drawn.
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Plot, category, fmt_sci, lin_range, log_range};
+use crate::chart::{
+    DrawResult, Fonts, Plot, category, fmt_log_tick, fmt_sci, lin_range, log_range,
+};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -22,7 +24,11 @@ impl Plot for IsoflopCurves<'_> {
         let f = Fonts::of(root);
         root.fill(&WHITE)?;
         let x = log_range(profiles.iter().flat_map(|p| p.points.iter().map(|q| q[0])), 1.4);
-        let y = lin_range(profiles.iter().flat_map(|p| p.points.iter().map(|q| q[1])), 0.08);
+        let vertices = profiles.iter().filter_map(|p| p.vertex.map(|v| v[1]));
+        let y = lin_range(
+            profiles.iter().flat_map(|p| p.points.iter().map(|q| q[1])).chain(vertices),
+            0.08,
+        );
         let mut chart = ChartBuilder::on(root)
             .caption("IsoFLOP profiles: loss against model size at fixed compute", f.title())
             .margin(f.u(12.0))
@@ -33,7 +39,7 @@ impl Plot for IsoflopCurves<'_> {
             .configure_mesh()
             .x_desc("parameters N")
             .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|v| fmt_sci(*v))
+            .x_label_formatter(&|v| fmt_log_tick(*v))
             .y_label_formatter(&|v| format!("{v:.2}"))
             .label_style(f.label())
             .axis_desc_style(f.label())

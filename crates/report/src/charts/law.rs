@@ -6,7 +6,9 @@
 //! predictions at each point (Besiroglu et al. 2024 report their intervals the same way).
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Plot, fmt_sci, lin_range, log_pos, log_range, ramp};
+use crate::chart::{
+    DrawResult, Fonts, Plot, fmt_log_tick, fmt_sci, lin_range, log_pos, log_range, ramp,
+};
 use crate::charts::compute::n_span;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -53,7 +55,7 @@ impl Plot for LawCurves<'_> {
             .configure_mesh()
             .x_desc("training tokens D")
             .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|v| fmt_sci(*v))
+            .x_label_formatter(&|v| fmt_log_tick(*v))
             .y_label_formatter(&|v| format!("{v:.2}"))
             .label_style(f.label())
             .axis_desc_style(f.label())

@@ -7,7 +7,7 @@
 //! - Kaplan: N_opt ∝ C^0.73, D_opt ∝ C^0.27 (Kaplan et al. 2020 §6.1, eq. 6.1 and Fig. 14:
 //!   N ∝ C_min^0.73; tokens take the rest, 1 − 0.73).
 
-use crate::chart::{DrawResult, Fonts, Plot, category, fmt_sci, log_range};
+use crate::chart::{DrawResult, Fonts, Plot, category, fmt_log_tick, log_range};
 use crate::{OptimalScaling, ReportInput};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -69,8 +69,8 @@ where
         .configure_mesh()
         .x_desc("compute C (FLOPs)")
         .y_desc(what)
-        .x_label_formatter(&|v| fmt_sci(*v))
-        .y_label_formatter(&|v| fmt_sci(*v))
+        .x_label_formatter(&|v| fmt_log_tick(*v))
+        .y_label_formatter(&|v| fmt_log_tick(*v))
         .label_style(f.label())
         .axis_desc_style(f.label())
         .light_line_style(WHITE.mix(0.0))

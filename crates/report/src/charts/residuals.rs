@@ -5,7 +5,7 @@
 //! does not match the data.
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Plot, fmt_sci, lin_range, log_pos, log_range, ramp};
+use crate::chart::{DrawResult, Fonts, Plot, fmt_log_tick, lin_range, log_pos, log_range, ramp};
 use crate::charts::compute::n_span;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -37,7 +37,7 @@ impl Plot for Residuals<'_> {
             .configure_mesh()
             .x_desc("training compute C (FLOPs)")
             .y_desc("log residual")
-            .x_label_formatter(&|v| fmt_sci(*v))
+            .x_label_formatter(&|v| fmt_log_tick(*v))
             .y_label_formatter(&|v| format!("{v:+.3}"))
             .label_style(f.label())
             .axis_desc_style(f.label())
