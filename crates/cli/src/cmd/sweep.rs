@@ -3,7 +3,7 @@
 use crate::output::print_json;
 use crate::sweep::calibrate;
 use crate::sweep::plan::{PlannedRun, plan, short};
-use crate::sweep::runner::{RunOptions, SweepOutcome, layout, run_sweep};
+use crate::sweep::runner::{RunOptions, SweepLayout, SweepOutcome, layout, run_sweep};
 use crate::sweep::spec::SweepSpec;
 use crate::sweep::{data, trainer};
 use anyhow::{Context, Result};
@@ -175,16 +175,13 @@ pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutco
             eprintln!("{s}")
         }
     };
-    let (parallel, threads) = layout(spec, &runs, &opts);
-    set_threads(threads);
+    let layout = layout(spec, &runs, &opts);
+    // Candle's runs all use this count; the kernels engine's pools are sized per run.
+    set_threads(layout.range().1);
     let stop = stop_flag();
     let dataset = data::dataset(spec, &data::cache_dir(), &mut say)?;
-    say(format!(
-        "sweep {}: {} runs, {parallel} side by side × {threads} thread(s) each",
-        spec.name,
-        runs.len()
-    ));
-    let trainer = Arc::new(trainer::CrateTrainer::new(spec, dataset, threads)?);
+    say(format!("sweep {}: {} runs, {}", spec.name, runs.len(), layout.describe()));
+    let trainer = Arc::new(trainer::CrateTrainer::new(spec, dataset, &layout.threads)?);
     run_sweep(spec, &runs, trainer, &opts, stop)
         .with_context(|| format!("sweep {} did not complete", spec.name))
 }
@@ -193,8 +190,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     let spec = SweepSpec::load(&a.spec)?;
     let runs = plan(&spec)?;
     let opts = options(&a.layout, PathBuf::from("isoflop.db"), None);
-    let (max_parallel, per_run) = layout(&spec, &runs, &opts);
-    let threads = vec![per_run; runs.len()];
+    let SweepLayout { max_parallel, threads } = layout(&spec, &runs, &opts);
     let estimates = if a.no_calibrate || spec.train.device != "cpu" {
         None
     } else {

@@ -74,27 +74,68 @@ pub struct SweepOutcome {
     pub threads: Vec<(String, usize)>,
 }
 
+/// Where a sweep's runs go: how many train side by side at most, and each run's threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepLayout {
+    /// Runs trained side by side at most.
+    pub max_parallel: usize,
+    /// Threads of each run, in the plan's order.
+    pub threads: Vec<usize>,
+}
+
+impl SweepLayout {
+    /// The fewest and most threads any run gets.
+    pub fn range(&self) -> (usize, usize) {
+        let lo = self.threads.iter().copied().min().unwrap_or(1);
+        let hi = self.threads.iter().copied().max().unwrap_or(1);
+        (lo, hi)
+    }
+
+    /// "2 side by side × 1 thread each", or "up to 2 side by side, 1-2 threads each".
+    pub fn describe(&self) -> String {
+        match self.range() {
+            (lo, hi) if lo == hi => {
+                format!("{} side by side × {lo} thread(s) each", self.max_parallel)
+            }
+            (lo, hi) => format!(
+                "up to {} side by side, {lo}-{hi} threads each (by shape)",
+                self.max_parallel
+            ),
+        }
+    }
+}
+
 /// Runs side by side and threads per run for a sweep: flags, then the spec, then the
-/// kernels engine's measured recommendation for the sweep's median run (by FLOPs). One
-/// layout serves the whole invocation, because the engines read their thread count from the
-/// process (`RAYON_NUM_THREADS`), which is set once before training starts.
-pub fn layout(spec: &SweepSpec, runs: &[PlannedRun], opts: &RunOptions) -> (usize, usize) {
+/// kernels engine's measured recommendation for each run's shape
+/// (`recommended_parallelism`: small models one thread each, side by side; larger ones all
+/// cores). The kernels engine computes on a thread pool of its own, so each run gets its
+/// shape's threads; candle reads its thread count from the process (`RAYON_NUM_THREADS`, set
+/// once before training), so a candle sweep takes one count for all its runs, that of the
+/// median run by FLOPs.
+pub fn layout(spec: &SweepSpec, runs: &[PlannedRun], opts: &RunOptions) -> SweepLayout {
     let cores = opts.cores.max(1);
     let parallel = opts.parallel_runs.or(spec.train.parallel_runs);
-    let threads =
-        opts.threads_per_run.or(spec.train.threads_per_run).unwrap_or_else(|| match parallel {
-            Some(p) => (cores / p.max(1)).max(1),
-            None => {
-                let mut by_flops: Vec<&PlannedRun> = runs.iter().collect();
-                by_flops.sort_by(|a, b| a.flops_palm.total_cmp(&b.flops_palm));
-                by_flops.get(by_flops.len() / 2).map_or(cores, |r| {
-                    isoflop_train::kernels::recommended_parallelism(&r.model, cores).threads_per_run
-                })
-            }
-        });
-    let threads = threads.clamp(1, cores);
-    let parallel = parallel.unwrap_or(cores / threads).max(1);
-    (parallel, threads)
+    let fixed = opts
+        .threads_per_run
+        .or(spec.train.threads_per_run)
+        .or(parallel.map(|p| (cores / p.max(1)).max(1)));
+    let recommended = |r: &PlannedRun| {
+        isoflop_train::kernels::recommended_parallelism(&r.model, cores).threads_per_run
+    };
+    let threads: Vec<usize> = match fixed {
+        Some(t) => vec![t; runs.len()],
+        None if spec.train.engine == "kernels" => runs.iter().map(recommended).collect(),
+        None => {
+            let mut by_flops: Vec<&PlannedRun> = runs.iter().collect();
+            by_flops.sort_by(|a, b| a.flops_palm.total_cmp(&b.flops_palm));
+            let t = by_flops.get(by_flops.len() / 2).map_or(cores, |r| recommended(r));
+            vec![t; runs.len()]
+        }
+    };
+    let threads: Vec<usize> = threads.into_iter().map(|t| t.clamp(1, cores)).collect();
+    let fewest = threads.iter().copied().min().unwrap_or(cores);
+    let max_parallel = parallel.unwrap_or(cores / fewest).max(1);
+    SweepLayout { max_parallel, threads }
 }
 
 /// The planned runs as the store records them.
@@ -175,18 +216,21 @@ pub fn run_sweep(
         .collect();
     let mut out =
         SweepOutcome { sweep: spec.name.clone(), planned: runs.len(), ..Default::default() };
-    let (max_parallel, threads) = layout(spec, runs, opts);
+    let SweepLayout { max_parallel, threads } = layout(spec, runs, opts);
     let mut queue = VecDeque::new();
-    for r in runs {
+    for (r, &t) in runs.iter().zip(&threads) {
         let &(id, status) = stored.get(&r.key).expect("planned runs are in the store");
         if status.is_final() {
             out.skipped += 1;
         } else {
-            queue.push_back((id, r.clone(), threads));
+            queue.push_back((id, r.clone(), t));
         }
     }
-    // Cores are shared out in threads; `max_parallel` runs at most, however many fit.
-    let cores = opts.cores.max(threads * max_parallel);
+    // Cores are shared out in threads; `max_parallel` runs at most, however many fit. Fixed
+    // layouts that ask for more threads than cores get them (oversubscribed), as asked.
+    let fewest = threads.iter().copied().min().unwrap_or(1);
+    let most = threads.iter().copied().max().unwrap_or(1);
+    let cores = opts.cores.max(fewest * max_parallel).max(most);
     let total_flops: f64 = queue.iter().map(|q| q.1.flops_palm).sum();
     let progress = Arc::new(Progress::new(queue.len(), total_flops, opts.progress));
     let sched = Arc::new((Mutex::new(Sched { queue, free: cores, started: 0 }), Condvar::new()));
@@ -343,4 +387,118 @@ fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::plan::plan;
+
+    fn spec(engine: &str, extra: &str) -> SweepSpec {
+        SweepSpec::parse(
+            &format!(
+                "name = \"t\"\n[design]\nkind = \"grid\"\nparams = [3e4, 6.5e6]\n\
+                 tokens_per_param = [20]\n[train]\nengine = \"{engine}\"\n{extra}"
+            ),
+            "t",
+        )
+        .unwrap()
+    }
+
+    fn opts(cores: usize) -> RunOptions {
+        RunOptions {
+            db: PathBuf::new(),
+            runs_dir: PathBuf::new(),
+            cores,
+            parallel_runs: None,
+            threads_per_run: None,
+            max_runs: None,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn kernels_runs_get_their_shapes_threads() {
+        let s = spec("kernels", "");
+        let runs = plan(&s).unwrap();
+        let l = layout(&s, &runs, &opts(4));
+        // The 6.5M-parameter model trains on all four cores, the 33k one on one, beside others.
+        let by_key: HashMap<&str, usize> =
+            runs.iter().map(|r| r.key.as_str()).zip(l.threads.iter().copied()).collect();
+        assert_eq!(by_key.len(), 2);
+        let big = runs.iter().find(|r| r.params > 1e6).unwrap();
+        let small = runs.iter().find(|r| r.params < 1e5).unwrap();
+        assert_eq!((by_key[big.key.as_str()], by_key[small.key.as_str()]), (4, 1));
+        assert_eq!(l.max_parallel, 4);
+        assert!(l.describe().contains("1-4 threads"), "{}", l.describe());
+    }
+
+    #[test]
+    fn candle_and_fixed_layouts_are_uniform() {
+        let s = spec("candle", "");
+        let runs = plan(&s).unwrap();
+        let l = layout(&s, &runs, &opts(4));
+        assert_eq!(l.range().0, l.range().1);
+        let s = spec("kernels", "parallel_runs = 2\n");
+        let l = layout(&s, &runs, &opts(4));
+        assert_eq!((l.max_parallel, l.threads.clone()), (2, vec![2, 2]));
+        let mut o = opts(4);
+        o.threads_per_run = Some(3);
+        let l = layout(&s, &runs, &o);
+        assert_eq!(l.threads, vec![3, 3]);
+        assert_eq!(l.describe(), "2 side by side × 3 thread(s) each");
+    }
+
+    /// Holds each run for a moment and records how many threads are in use at once.
+    struct Occupancy {
+        in_use: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        seen: Mutex<Vec<(String, usize)>>,
+    }
+
+    impl RunTrainer for Occupancy {
+        fn train(
+            &self,
+            run: &PlannedRun,
+            _dir: &Path,
+            threads: usize,
+            _on_tokens: &mut dyn FnMut(u64),
+            _stop: &AtomicBool,
+        ) -> Result<Outcome> {
+            let now = self.in_use.fetch_add(threads, Ordering::SeqCst) + threads;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.seen.lock().unwrap().push((run.key.clone(), threads));
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            self.in_use.fetch_sub(threads, Ordering::SeqCst);
+            let metrics = isoflop_store::Metrics { loss: Some(3.0), ..Default::default() };
+            Ok(Outcome::Done { metrics, curve: vec![] })
+        }
+    }
+
+    #[test]
+    fn mixed_threads_never_oversubscribe_the_cores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = SweepSpec::parse(
+            "name = \"mix\"\n[design]\nkind = \"grid\"\nparams = [3e4, 6e4, 6.5e6]\n\
+             tokens_per_param = [10, 20, 40]\n",
+            "mix",
+        )
+        .unwrap();
+        let runs = plan(&s).unwrap();
+        let mut o = opts(4);
+        o.db = tmp.path().join("s.db");
+        o.runs_dir = tmp.path().join("runs");
+        let want = layout(&s, &runs, &o);
+        let trainer =
+            Arc::new(Occupancy { in_use: 0.into(), most: 0.into(), seen: Mutex::new(vec![]) });
+        let out =
+            run_sweep(&s, &runs, trainer.clone(), &o, Arc::new(AtomicBool::new(false))).unwrap();
+        assert_eq!(out.done, 9);
+        // Three 4-thread runs and six 1-thread runs: all cores used, never more.
+        assert_eq!(trainer.most.load(Ordering::SeqCst), 4);
+        let seen = trainer.seen.lock().unwrap();
+        for (r, t) in runs.iter().zip(&want.threads) {
+            assert!(seen.contains(&(r.key.clone(), *t)), "{} did not get {t} threads", r.key);
+        }
+    }
 }

@@ -5,6 +5,7 @@ use crate::sweep::spec::SweepSpec;
 use anyhow::{Context, Result, bail};
 use isoflop_store::{CurvePoint, Metrics};
 use isoflop_train::{Dataset, Device, RunReport, RunStatus as TrainStatus, TrainConfig};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -52,21 +53,24 @@ pub trait RunTrainer: Send + Sync {
 pub struct CrateTrainer {
     spec: SweepSpec,
     dataset: Dataset,
-    /// This machine's measured peak FLOP/s on the per-run thread count, measured once per
-    /// sweep rather than once per run.
-    peak_flops: f64,
+    /// This machine's measured peak FLOP/s on each thread count the sweep's runs use,
+    /// measured once per sweep rather than once per run.
+    peak_flops: HashMap<usize, f64>,
 }
 
 impl CrateTrainer {
-    /// A trainer for `spec`'s runs on `dataset`, each on `threads` threads.
-    pub fn new(spec: &SweepSpec, dataset: Dataset, threads: usize) -> Result<Self> {
+    /// A trainer for `spec`'s runs on `dataset`, whose runs use these thread counts.
+    pub fn new(spec: &SweepSpec, dataset: Dataset, threads: &[usize]) -> Result<Self> {
         if spec.train.device == "cuda" && !Device::cuda_compiled() {
             bail!(
                 "train.device = \"cuda\" but this isoflop was built without the `cuda` feature \
                  (cargo build --release --features cuda)"
             );
         }
-        let peak_flops = isoflop_train::measured_peak_flops(threads);
+        let mut peak_flops = HashMap::new();
+        for &t in threads {
+            peak_flops.entry(t).or_insert_with(|| isoflop_train::measured_peak_flops(t));
+        }
         Ok(Self { spec: spec.clone(), dataset, peak_flops })
     }
 
@@ -97,7 +101,8 @@ impl CrateTrainer {
         // About eight checkpoints per run: a `kill -9` loses at most an eighth of a run.
         cfg.checkpoint_every = (cfg.steps() / 8).max(1);
         cfg.resume = true;
-        cfg.peak_flops = Some(self.peak_flops);
+        // A count not measured up front leaves the trainer to measure it.
+        cfg.peak_flops = self.peak_flops.get(&threads).copied();
         cfg.validate()?;
         Ok(cfg)
     }
