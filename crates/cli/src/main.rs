@@ -9,10 +9,10 @@ mod cmd;
 mod output;
 mod sweep;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 
 /// Scaling laws for language models: measure, fit, plan, estimate, report.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(name = "isoflop", version, about, propagate_version = true)]
 pub struct Cli {
     /// Print one JSON document on stdout instead of human tables.
@@ -55,7 +55,8 @@ enum Command {
 
 fn main() {
     restore_default_sigpipe();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let json = cli.json;
     let result = match cli.command {
         Command::Fit(a) => cmd::fit::run(a, json),
@@ -63,7 +64,12 @@ fn main() {
         Command::Plan(a) => cmd::plan::run(a, json),
         Command::Estimate(a) => cmd::estimate::run(a, json),
         Command::Corpus(a) => cmd::corpus::run(a, json),
-        Command::Train(a) => cmd::train::run(a, json),
+        Command::Train(mut a) => {
+            // A config file fills what the command line left out, so train needs to know
+            // which flags were given.
+            let m = matches.subcommand_matches("train").expect("the train subcommand matched");
+            cmd::train::apply_config_file(&mut a, m).and_then(|()| cmd::train::run(a, json))
+        }
         Command::Bench(a) => cmd::bench::run(a, json),
         Command::Sweep(a) => cmd::sweep::run(a, json),
         Command::Runs(a) => cmd::runs::run(a, json),

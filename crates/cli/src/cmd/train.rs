@@ -1,7 +1,8 @@
 //! `isoflop train`: train one GPT model on a token budget and measure it.
 //!
 //! Settings flow one way: the ladder and the LR/batch rule give defaults (isoflop-train's
-//! `TrainConfig::new`), flags override them, and the one resolved config is written to
+//! `TrainConfig::new`), a `--config FILE` (TOML whose keys are the flags' names) overrides
+//! them, flags override the file, and the one resolved config is written to
 //! `DIR/config.json` before training starts; `DIR/report.json` holds the measurements.
 //! Exit status: 0 done, 2 bad input, 3 diverged, 130 interrupted (resume with `--resume`).
 
@@ -19,6 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Arguments of `isoflop train`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Settings from a TOML file whose keys are these flags' names with `_` for `-`
+    /// (e.g. `layers = 4`, `d_model = 128`, `tokens = "4e6"`, `lr = 3e-3`); flags given on
+    /// the command line override it. Relative paths in it are relative to the file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Parameter budget: the nearest shape of the model ladder (e.g. 2e5, 1.5M).
     #[arg(long, value_parser = parse_count)]
     pub params: Option<f64>,
@@ -28,15 +34,16 @@ pub struct Args {
     /// Residual width (overrides the ladder's).
     #[arg(long)]
     pub d_model: Option<usize>,
-    /// Attention heads; must divide --d-model (default: heads of width 32).
+    /// Attention heads; must divide --d-model (default: heads as near 32 wide as the width
+    /// allows, as the ladder's shapes have).
     #[arg(long)]
     pub heads: Option<usize>,
     /// Context length in tokens (rows are this long).
     #[arg(long, default_value_t = ladder::CONTEXT)]
     pub context: usize,
     /// Token budget to train on (e.g. 4e6); the schedule ends exactly there.
-    #[arg(long, value_parser = parse_count)]
-    pub tokens: f64,
+    #[arg(long, value_parser = parse_count, required_unless_present = "config")]
+    pub tokens: Option<f64>,
     /// Tokens per optimizer step, a multiple of --context (default: the batch rule).
     #[arg(long, value_parser = parse_count)]
     pub batch_tokens: Option<f64>,
@@ -75,7 +82,7 @@ pub struct Args {
     #[arg(short = 'o', long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the run whose checkpoint is in the -o directory.
-    #[arg(long, requires = "out")]
+    #[arg(long)]
     pub resume: bool,
     /// Checkpoint every this many steps (0: only when stopped and at the end).
     #[arg(long, default_value_t = 0)]
@@ -122,7 +129,7 @@ fn resolve_shape(a: &Args, vocab: usize) -> Result<GptConfig> {
     let heads = a
         .heads
         .or(base.filter(|b| b.d_model == d_model).map(|b| b.n_head))
-        .unwrap_or_else(|| (d_model / ladder::HEAD_DIM).max(1));
+        .unwrap_or_else(|| ladder::heads_for_width(d_model));
     GptConfig::new(n_layer, d_model, heads, vocab, a.context).with_context(|| {
         format!("--layers {n_layer} --d-model {d_model} --heads {heads} --context {}", a.context)
     })
@@ -142,6 +149,120 @@ fn set_threads(threads: usize) {
     }
 }
 
+/// The keys of a `--config` file: every flag of `isoflop train` but `--config` and `--resume`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainFile {
+    params: Option<Count>,
+    layers: Option<usize>,
+    d_model: Option<usize>,
+    heads: Option<usize>,
+    context: Option<usize>,
+    tokens: Option<Count>,
+    batch_tokens: Option<Count>,
+    lr: Option<f32>,
+    warmup_steps: Option<u64>,
+    seed: Option<u64>,
+    threads: Option<usize>,
+    engine: Option<String>,
+    device: Option<String>,
+    patience: Option<usize>,
+    eval_points: Option<usize>,
+    eval_tokens: Option<Count>,
+    final_eval_tokens: Option<Count>,
+    out: Option<PathBuf>,
+    checkpoint_every: Option<u64>,
+    corpus: Option<PathBuf>,
+    ood: Option<PathBuf>,
+    tokenizer: Option<String>,
+    vocab: Option<usize>,
+    split_seed: Option<u64>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// A count in a config file: a number, or a string as the flags take it (`"4e6"`, `"1.5M"`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Count {
+    Number(f64),
+    Text(String),
+}
+
+impl Count {
+    fn value(&self, key: &str) -> Result<f64> {
+        match self {
+            Count::Number(v) if v.is_finite() && *v >= 0.0 => Ok(*v),
+            Count::Number(v) => bail!("{key} = {v}: must be a finite, non-negative number"),
+            Count::Text(t) => parse_count(t).map_err(|e| anyhow::anyhow!("{key}: {e}")),
+        }
+    }
+}
+
+/// Fills every setting not given on the command line (`m` says which were) from the
+/// `--config` file, if there is one.
+pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
+    let Some(path) = a.config.clone() else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--config: cannot read {}", path.display()))?;
+    let file: TrainFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+        .with_context(|| format!("--config {}: invalid train config", path.display()))?;
+    let key = |k: &str| format!("--config {}: {k}", path.display());
+    let count = |c: Option<Count>, k: &str| -> Result<Option<f64>> {
+        c.map(|c| c.value(&key(k))).transpose()
+    };
+    if let Some(t) = &file.tokenizer
+        && !["byte", "bpe"].contains(&t.as_str())
+    {
+        bail!("{} = {t:?}: expected \"byte\" or \"bpe\"", key("tokenizer"));
+    }
+    let base = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+    let rel = |p: PathBuf| Some(if p.is_relative() { base.join(p) } else { p });
+    let given = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    // `take!(id, field, value)`: the file's value, unless the flag `id` was given.
+    macro_rules! take {
+        ($id:literal, $field:expr, $value:expr) => {
+            if !given($id)
+                && let Some(v) = $value
+            {
+                $field = v;
+            }
+        };
+    }
+    take!("params", a.params, count(file.params, "params")?.map(Some));
+    take!("layers", a.layers, file.layers.map(Some));
+    take!("d_model", a.d_model, file.d_model.map(Some));
+    take!("heads", a.heads, file.heads.map(Some));
+    take!("context", a.context, file.context);
+    take!("tokens", a.tokens, count(file.tokens, "tokens")?.map(Some));
+    take!("batch_tokens", a.batch_tokens, count(file.batch_tokens, "batch_tokens")?.map(Some));
+    take!("lr", a.lr, file.lr.map(Some));
+    take!("warmup_steps", a.warmup_steps, file.warmup_steps.map(Some));
+    take!("seed", a.seed, file.seed);
+    take!("threads", a.threads, file.threads);
+    take!("engine", a.engine, file.engine);
+    take!("device", a.device, file.device);
+    take!("patience", a.patience, file.patience.map(Some));
+    take!("eval_points", a.eval_points, file.eval_points);
+    take!("eval_tokens", a.eval_tokens, count(file.eval_tokens, "eval_tokens")?.map(Some));
+    let final_eval = count(file.final_eval_tokens, "final_eval_tokens")?;
+    take!("final_eval_tokens", a.final_eval_tokens, final_eval.map(Some));
+    take!("out", a.out, file.out.map(rel));
+    take!("checkpoint_every", a.checkpoint_every, file.checkpoint_every);
+    take!("corpus", a.data.corpus, file.corpus.map(rel));
+    take!("ood", a.data.ood, file.ood.map(rel));
+    take!("tokenizer", a.data.tokenizer, file.tokenizer);
+    take!("vocab", a.data.vocab, file.vocab);
+    take!("split_seed", a.data.split_seed, file.split_seed);
+    take!("cache_dir", a.data.cache.cache_dir, file.cache_dir.map(rel));
+    if a.data.ood.is_some() && a.data.corpus.is_none() {
+        bail!("{}: ood needs corpus (the default corpus brings its own)", key("ood"));
+    }
+    Ok(())
+}
+
 /// Runs `isoflop train`.
 pub fn run(a: Args, json: bool) -> Result<()> {
     let device: Device = a.device.parse().context("--device")?;
@@ -152,12 +273,17 @@ pub fn run(a: Args, json: bool) -> Result<()> {
     if a.engine == "kernels" && device != Device::Cpu {
         bail!("--engine kernels runs on the CPU only: add --engine candle for --device {device}");
     }
-    let tokens = count(a.tokens, "--tokens")?;
+    let Some(tokens) = a.tokens else {
+        bail!("give the token budget: --tokens N, or tokens in the --config file");
+    };
+    let tokens = count(tokens, "--tokens")?;
     // Check the shape flags before the (possibly slow) data preparation.
     resolve_shape(&a, 256)?;
     set_threads(a.threads);
     if a.resume {
-        let dir = a.out.as_ref().expect("clap: --resume requires --out");
+        let Some(dir) = a.out.as_ref() else {
+            bail!("--resume needs the run directory: -o DIR, or out in the --config file");
+        };
         let ck = isoflop_train::checkpoint_path(dir);
         if !ck.exists() {
             bail!("--resume: there is no checkpoint at {}", ck.display());
@@ -378,5 +504,65 @@ mod tests {
         assert!(parse_count("-1").is_err());
         assert_eq!(sep(1234567), "1,234,567");
         assert_eq!(sep(12), "12");
+    }
+
+    /// `isoflop train ARGS` with the config file applied, as main does it.
+    fn parse_with_file(args: &[&str]) -> Result<Args> {
+        use clap::{CommandFactory, FromArgMatches};
+        #[derive(clap::Parser)]
+        struct Train {
+            #[command(flatten)]
+            a: Args,
+        }
+        let argv = std::iter::once("train").chain(args.iter().copied());
+        let m = Train::command().try_get_matches_from(argv)?;
+        let mut a = Train::from_arg_matches(&m)?.a;
+        apply_config_file(&mut a, &m)?;
+        Ok(a)
+    }
+
+    #[test]
+    fn a_config_file_fills_what_the_flags_leave_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        let text = "layers = 2\nd_model = 64\ntokens = \"1.5M\"\nlr = 5e-3\nseed = 9\n\
+                    context = 64\ncorpus = \"text\"\ntokenizer = \"bpe\"\nvocab = 512\n";
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        let a = parse_with_file(&["--config", p]).unwrap();
+        assert_eq!(
+            (a.layers, a.d_model, a.tokens, a.lr),
+            (Some(2), Some(64), Some(1.5e6), Some(5e-3))
+        );
+        assert_eq!((a.seed, a.context, a.data.vocab), (9, 64, 512));
+        assert_eq!(a.data.tokenizer, "bpe");
+        // Relative paths are relative to the file.
+        assert_eq!(a.data.corpus, Some(dir.path().join("text")));
+        // Flags win over the file, defaults included (--seed 0, --context 128).
+        let a =
+            parse_with_file(&["--config", p, "--lr", "1e-3", "--seed", "0", "--context", "128"])
+                .unwrap();
+        assert_eq!((a.lr, a.seed, a.context, a.layers), (Some(1e-3), 0, 128, Some(2)));
+    }
+
+    #[test]
+    fn bad_config_files_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, want) in [
+            ("layers = 2\nlayer = 3\n", "unknown field `layer`"),
+            ("tokens = \"lots\"\n", "tokens: `lots` is not a number"),
+            ("tokens = -5.0\n", "tokens = -5: must be"),
+            ("tokenizer = \"words\"\n", "tokenizer = \"words\""),
+            ("layers = \"two\"\n", "invalid type"),
+            ("ood = \"x\"\n", "ood needs corpus"),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).unwrap();
+            let e = parse_with_file(&["--config", path.to_str().unwrap()]).unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains("bad.toml") && msg.contains(want), "{text}: {msg}");
+        }
+        let e = parse_with_file(&["--config", "/nonexistent/t.toml"]).unwrap_err();
+        assert!(format!("{e:#}").contains("cannot read /nonexistent/t.toml"));
     }
 }
