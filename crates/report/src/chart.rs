@@ -1,5 +1,5 @@
-//! What every chart shares: the drawing contract, SVG and PNG rendering, axes, colours and
-//! number formats.
+//! What every chart shares: the drawing contract, SVG and PNG rendering, the frame (caption,
+//! axes, grid) and the legend, colours and number formats.
 //!
 //! A chart is drawn once per backend from the same code: into a string for the inline SVG
 //! and into a PNG file beside the HTML.
@@ -7,12 +7,14 @@
 use crate::font::{self, FAMILY};
 use crate::{Error, Result};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::ops::Range;
 use std::path::Path;
 
 /// What a chart's drawing code returns; plotters' errors differ per backend.
-pub(crate) type DrawResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type DrawResult<T = ()> =
+    std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A chart: an id (used for file names and the HTML anchor) and drawing code for any backend.
 pub(crate) trait Plot {
@@ -90,6 +92,92 @@ impl Fonts {
     pub(crate) fn i(&self, v: f64) -> i32 {
         (v * self.scale).round().max(1.0) as i32
     }
+}
+
+/// A chart with a logarithmic x axis (compute, parameters or tokens) and a linear y axis.
+pub(crate) type LogXChart<'a, DB> =
+    ChartContext<'a, DB, Cartesian2d<LogCoord<f64>, RangedCoordf64>>;
+
+/// What differs between the frames of the log-x charts: the caption, the axis titles and the
+/// y axis's tick labels. Margins, label areas, fonts and the grid are the same on every one,
+/// so the report's charts read as one family.
+pub(crate) struct Frame<'t> {
+    pub(crate) caption: &'t str,
+    pub(crate) x_desc: &'t str,
+    pub(crate) y_desc: &'t str,
+    /// Labels of the y ticks (the x ticks are labelled by [`fmt_log_tick`]).
+    pub(crate) y_ticks: fn(&f64) -> String,
+    /// Width of the y tick labels' area in SVG pixels, scaled with the drawing area.
+    pub(crate) y_label_area: f64,
+}
+
+impl<'t> Frame<'t> {
+    /// A frame whose y axis is the validation loss, in nats per token.
+    pub(crate) fn loss(caption: &'t str, x_desc: &'t str) -> Self {
+        Self {
+            caption,
+            x_desc,
+            y_desc: "validation loss (nats/token)",
+            y_ticks: |v| format!("{v:.2}"),
+            y_label_area: 56.0,
+        }
+    }
+
+    /// Draws the caption, the axes over `x` (log scale) × `y` and the grid on `root`, and
+    /// returns the chart to draw the series on.
+    pub(crate) fn draw<'a, DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        f: &Fonts,
+        x: Range<f64>,
+        y: Range<f64>,
+    ) -> DrawResult<LogXChart<'a, DB>>
+    where
+        DB::ErrorType: 'static,
+    {
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.caption, f.title())
+            .margin(f.u(12.0))
+            .x_label_area_size(f.u(44.0))
+            .y_label_area_size(f.u(self.y_label_area))
+            .build_cartesian_2d(x.log_scale(), y)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc)
+            .y_desc(self.y_desc)
+            .x_label_formatter(&|v| fmt_log_tick(*v))
+            .y_label_formatter(&self.y_ticks)
+            .label_style(f.label())
+            .axis_desc_style(f.label())
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        Ok(chart)
+    }
+}
+
+/// Draws the legend of `chart`'s labelled series in a translucent box at `position`.
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    f: &Fonts,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(f.label())
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}
+
+/// The legend's key for a line series: a short stroke in the line's colour, drawn at a
+/// position in backend pixels.
+pub(crate) fn line_key(colour: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
 }
 
 /// A range covering `values` on a log axis, padded by `pad` (a factor) on each side.

@@ -6,7 +6,9 @@
 //! approach 1 of Hoffmann et al. 2022 fits.
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Plot, fmt_log_tick, lin_range, log_pos, log_range, ramp};
+use crate::chart::{
+    DrawResult, Fonts, Frame, Plot, legend, lin_range, line_key, log_pos, log_range, ramp,
+};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -39,22 +41,8 @@ impl Plot for LossVsCompute<'_> {
         let x = log_range(xs, 1.3);
         let y = lin_range(ys, 0.05);
         let (n_lo, n_hi) = n_span(input);
-        let mut chart = ChartBuilder::on(root)
-            .caption("Loss against training compute", f.title())
-            .margin(f.u(12.0))
-            .x_label_area_size(f.u(44.0))
-            .y_label_area_size(f.u(56.0))
-            .build_cartesian_2d(x.log_scale(), y)?;
-        chart
-            .configure_mesh()
-            .x_desc("training compute C (FLOPs)")
-            .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|v| fmt_log_tick(*v))
-            .y_label_formatter(&|v| format!("{v:.2}"))
-            .label_style(f.label())
-            .axis_desc_style(f.label())
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = Frame::loss("Loss against training compute", "training compute C (FLOPs)")
+            .draw(root, &f, x, y)?;
         for curve in &input.curves {
             let colour = ramp(log_pos(curve.n, n_lo, n_hi));
             let pts: Vec<(f64, f64)> = curve
@@ -73,16 +61,8 @@ impl Plot for LossVsCompute<'_> {
             chart
                 .draw_series(LineSeries::new(pts, BLACK.stroke_width(f.u(2.0))))?
                 .label("frontier (least loss at each C)")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2))
-                });
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(f.label())
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .draw()?;
+                .legend(line_key(BLACK));
+            legend(&mut chart, &f, SeriesLabelPosition::UpperRight)?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 
 use crate::ReportInput;
 use crate::chart::{
-    DrawResult, Fonts, Plot, category, fmt_log_tick, fmt_sci, lin_range, log_range,
+    DrawResult, Fonts, Frame, Plot, category, fmt_sci, legend, lin_range, log_range,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -29,22 +29,8 @@ impl Plot for IsoflopCurves<'_> {
             profiles.iter().flat_map(|p| p.points.iter().map(|q| q[1])).chain(vertices),
             0.08,
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption("IsoFLOP profiles: loss against model size at fixed compute", f.title())
-            .margin(f.u(12.0))
-            .x_label_area_size(f.u(44.0))
-            .y_label_area_size(f.u(56.0))
-            .build_cartesian_2d(x.clone().log_scale(), y.clone())?;
-        chart
-            .configure_mesh()
-            .x_desc("parameters N")
-            .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|v| fmt_log_tick(*v))
-            .y_label_formatter(&|v| format!("{v:.2}"))
-            .label_style(f.label())
-            .axis_desc_style(f.label())
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let caption = "IsoFLOP profiles: loss against model size at fixed compute";
+        let mut chart = Frame::loss(caption, "parameters N").draw(root, &f, x, y.clone())?;
         for (i, p) in profiles.iter().enumerate() {
             let colour = category(i);
             let label = format!("C = {}", fmt_sci(p.budget));
@@ -79,13 +65,7 @@ impl Plot for IsoflopCurves<'_> {
                 )))?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(f.label())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, &f, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

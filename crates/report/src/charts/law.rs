@@ -7,7 +7,7 @@
 
 use crate::ReportInput;
 use crate::chart::{
-    DrawResult, Fonts, Plot, fmt_log_tick, fmt_sci, lin_range, log_pos, log_range, ramp,
+    DrawResult, Fonts, Frame, Plot, fmt_sci, legend, lin_range, line_key, log_pos, log_range, ramp,
 };
 use crate::charts::compute::n_span;
 use plotters::coord::Shift;
@@ -45,22 +45,7 @@ impl Plot for LawCurves<'_> {
             Some(_) => "Fitted law: loss against tokens per model size (95% bootstrap band)",
             None => "Fitted law",
         };
-        let mut chart = ChartBuilder::on(root)
-            .caption(caption, f.title())
-            .margin(f.u(12.0))
-            .x_label_area_size(f.u(44.0))
-            .y_label_area_size(f.u(56.0))
-            .build_cartesian_2d(x.log_scale(), y.clone())?;
-        chart
-            .configure_mesh()
-            .x_desc("training tokens D")
-            .y_desc("validation loss (nats/token)")
-            .x_label_formatter(&|v| fmt_log_tick(*v))
-            .y_label_formatter(&|v| format!("{v:.2}"))
-            .label_style(f.label())
-            .axis_desc_style(f.label())
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = Frame::loss(caption, "training tokens D").draw(root, &f, x, y.clone())?;
         for c in curves {
             let colour = ramp(log_pos(c.n, n_lo, n_hi));
             if c.points.iter().any(|p| p[3] > p[2]) {
@@ -75,20 +60,12 @@ impl Plot for LawCurves<'_> {
             chart
                 .draw_series(LineSeries::new(line, colour.stroke_width(f.u(1.5))))?
                 .label(format!("N = {}", fmt_sci(c.n)))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
+                .legend(line_key(colour));
             chart.draw_series(
                 c.observed.iter().map(|p| Circle::new((p[0], p[1]), f.i(4.0), colour.filled())),
             )?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(f.label())
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        legend(&mut chart, &f, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

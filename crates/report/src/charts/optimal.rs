@@ -7,7 +7,7 @@
 //! - Kaplan: N_opt ∝ C^0.73, D_opt ∝ C^0.27 (Kaplan et al. 2020 §6.1, eq. 6.1 and Fig. 14:
 //!   N ∝ C_min^0.73; tokens take the rest, 1 − 0.73).
 
-use crate::chart::{DrawResult, Fonts, Plot, category, fmt_log_tick, log_range};
+use crate::chart::{DrawResult, Fonts, Plot, category, fmt_log_tick, legend, line_key, log_range};
 use crate::{OptimalScaling, ReportInput};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -86,7 +86,7 @@ where
     chart
         .draw_series(LineSeries::new(line.clone(), colour.stroke_width(f.u(2.0))))?
         .label("fitted law (95% band)")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        .legend(line_key(colour));
     chart.draw_series(line.iter().map(|&p| Circle::new(p, f.i(2.5), colour.filled())))?;
     if !vertices.is_empty() {
         let v = category(1);
@@ -118,17 +118,8 @@ where
                     c.stroke_width(f.u(1.5)),
                 ))?
                 .label(format!("{name} ({slope:.2})"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+                .legend(line_key(c));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font(f.label())
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()?;
-    Ok(())
+    legend(&mut chart, f, SeriesLabelPosition::UpperLeft)
 }

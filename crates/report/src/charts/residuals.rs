@@ -5,7 +5,7 @@
 //! does not match the data.
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Plot, fmt_log_tick, lin_range, log_pos, log_range, ramp};
+use crate::chart::{DrawResult, Fonts, Frame, Plot, lin_range, log_pos, log_range, ramp};
 use crate::charts::compute::n_span;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -27,22 +27,15 @@ impl Plot for Residuals<'_> {
         let biggest = input.residuals.iter().map(|r| r.log_residual.abs()).fold(1e-4, f64::max);
         let y = lin_range([-biggest, biggest], 0.15);
         let (n_lo, n_hi) = n_span(input);
-        let mut chart = ChartBuilder::on(root)
-            .caption("Residuals: ln(predicted) − ln(actual)", f.title())
-            .margin(f.u(12.0))
-            .x_label_area_size(f.u(44.0))
-            .y_label_area_size(f.u(64.0))
-            .build_cartesian_2d(x.clone().log_scale(), y)?;
-        chart
-            .configure_mesh()
-            .x_desc("training compute C (FLOPs)")
-            .y_desc("log residual")
-            .x_label_formatter(&|v| fmt_log_tick(*v))
-            .y_label_formatter(&|v| format!("{v:+.3}"))
-            .label_style(f.label())
-            .axis_desc_style(f.label())
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let frame = Frame {
+            caption: "Residuals: ln(predicted) − ln(actual)",
+            x_desc: "training compute C (FLOPs)",
+            y_desc: "log residual",
+            y_ticks: |v| format!("{v:+.3}"),
+            // Wider than the loss charts' 56: signed ticks with three decimals.
+            y_label_area: 64.0,
+        };
+        let mut chart = frame.draw(root, &f, x.clone(), y)?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(x.start, 0.0), (x.end, 0.0)],
             BLACK.mix(0.6).stroke_width(f.u(1.0)),
