@@ -1,42 +1,20 @@
 //! `isoflop estimate` end to end: exact counts, the JSON keys other parts rely on, sourced
 //! figures, the search and the ladder, files as input, and bad input (exit 2, a clear message).
 
+mod common;
+
+use common::{isoflop, num};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
-
-fn isoflop(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_isoflop")).args(args).output().expect("run isoflop");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// `isoflop estimate <args> --json`, parsed; panics with stderr on failure.
 fn estimate(args: &[&str]) -> Value {
-    let mut all = vec!["estimate"];
-    all.extend_from_slice(args);
-    all.push("--json");
-    let (code, stdout, stderr) = isoflop(&all);
-    assert_eq!(code, 0, "isoflop {all:?} failed: {stderr}");
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}"))
+    common::json(&[&["estimate"], args].concat())
 }
 
-/// `isoflop estimate <args>` must fail with exit 2 and a message containing `want`.
+/// `isoflop estimate <args>` must exit 2 with `want` on stderr and nothing on stdout.
 fn refused(args: &[&str], want: &str) {
-    let mut all = vec!["estimate"];
-    all.extend_from_slice(args);
-    let (code, stdout, stderr) = isoflop(&all);
-    assert_eq!(code, 2, "isoflop {all:?} should exit 2; stderr: {stderr}");
-    assert!(stdout.is_empty(), "nothing on stdout when refused: {stdout}");
-    assert!(stderr.contains(want), "isoflop {all:?}: expected `{want}` in: {stderr}");
-}
-
-fn f(v: &Value, pointer: &str) -> f64 {
-    v.pointer(pointer).and_then(Value::as_f64).unwrap_or_else(|| panic!("no number at {pointer}"))
+    common::refused(&[&["estimate"], args].concat(), want)
 }
 
 fn configs() -> PathBuf {
@@ -83,24 +61,24 @@ fn json_keys_and_values_for_llama2_7b_on_64_h100() {
     // PaLM convention: N_ne = 6,607,343,616; 6·N_ne + 12·32·4096·4096 = 39,644,061,696 +
     // 6,442,450,944 = 46,086,512,640 FLOPs
     // per token; × 2e12 tokens.
-    assert_eq!(f(&v, "/flops/per_token_train"), 46_086_512_640.0);
-    assert_eq!(f(&v, "/flops/train_total"), 46_086_512_640.0 * 2e12);
+    assert_eq!(num(&v, "/flops/per_token_train"), 46_086_512_640.0);
+    assert_eq!(num(&v, "/flops/train_total"), 46_086_512_640.0 * 2e12);
     // Time = FLOPs / (64 · 989.4e12 · 0.4) (H100 SXM dense bf16, the preset's assumed MFU).
     let secs = 46_086_512_640.0 * 2e12 / (64.0 * 989.4e12 * 0.4);
-    assert!((f(&v, "/time/train_seconds") / secs - 1.0).abs() < 1e-12);
+    assert!((num(&v, "/time/train_seconds") / secs - 1.0).abs() < 1e-12);
     // Llama-2-7B fp16 KV cache: 2 · 32 · 32 · 128 · 2 = 524,288 bytes per token.
-    assert_eq!(f(&v, "/inference/kv_cache_bytes_per_token"), 524_288.0);
+    assert_eq!(num(&v, "/inference/kv_cache_bytes_per_token"), 524_288.0);
     // bf16 weights: 2 bytes × 6,738,415,616.
-    assert_eq!(f(&v, "/inference/weights_bytes"), 13_476_831_232.0);
+    assert_eq!(num(&v, "/inference/weights_bytes"), 13_476_831_232.0);
     // The memory parts add up; dp 64 without ZeRO holds all 16 bytes/param on every GPU.
     let parts: f64 = ["weights", "gradients", "optimizer", "activations"]
         .iter()
-        .map(|p| f(&v, &format!("/memory/parts/{p}")))
+        .map(|p| num(&v, &format!("/memory/parts/{p}")))
         .sum();
-    assert!((f(&v, "/memory/per_gpu_bytes") - parts).abs() < 1.0);
-    let states = f(&v, "/memory/parts/weights")
-        + f(&v, "/memory/parts/gradients")
-        + f(&v, "/memory/parts/optimizer");
+    assert!((num(&v, "/memory/per_gpu_bytes") - parts).abs() < 1.0);
+    let states = num(&v, "/memory/parts/weights")
+        + num(&v, "/memory/parts/gradients")
+        + num(&v, "/memory/parts/optimizer");
     assert_eq!(states, 16.0 * 6_738_415_616.0);
     assert_eq!(v.pointer("/memory/fits"), Some(&Value::Bool(false)));
     assert_eq!(v.pointer("/layout/dp").and_then(Value::as_u64), Some(64));
@@ -123,9 +101,9 @@ fn mfu_from_a_measured_throughput() {
         "100000",
     ]);
     let mfu = 1e5 * 5_743_104.0 / 312e12;
-    assert!((f(&v, "/time/mfu") / mfu - 1.0).abs() < 1e-12);
+    assert!((num(&v, "/time/mfu") / mfu - 1.0).abs() < 1e-12);
     // The time is then exactly tokens / throughput.
-    assert!((f(&v, "/time/train_seconds") / 1e4 - 1.0).abs() < 1e-12);
+    assert!((num(&v, "/time/train_seconds") / 1e4 - 1.0).abs() < 1e-12);
     assert!(v.pointer("/time/mfu_source").and_then(Value::as_str).unwrap().starts_with("measured"));
 }
 
@@ -133,7 +111,7 @@ fn mfu_from_a_measured_throughput() {
 fn kv_cache_of_llama2_70b_is_grouped_query() {
     // 2 · 80 layers · 8 KV heads · 128 · 2 bytes = 327,680 bytes per token (fp16).
     let v = estimate(&["--model", "llama2-70b", "--kv-precision", "fp16"]);
-    assert_eq!(f(&v, "/inference/kv_cache_bytes_per_token"), 327_680.0);
+    assert_eq!(num(&v, "/inference/kv_cache_bytes_per_token"), 327_680.0);
     // bf16 weights of 138 GB need two 80 GiB GPUs.
     assert_eq!(v.pointer("/inference/setup/gpus").and_then(Value::as_u64), Some(2));
 }
@@ -150,18 +128,22 @@ fn zero_and_recompute_change_memory_as_the_papers_say() {
     let z0 = mem(&["--zero", "0"]);
     let z3 = mem(&["--zero", "3"]);
     for part in ["weights", "gradients", "optimizer"] {
-        let (a, b) =
-            (f(&z0, &format!("/memory/parts/{part}")), f(&z3, &format!("/memory/parts/{part}")));
+        let (a, b) = (
+            num(&z0, &format!("/memory/parts/{part}")),
+            num(&z3, &format!("/memory/parts/{part}")),
+        );
         assert!((a / b - 64.0).abs() < 1e-9, "{part}: {a} / {b}");
     }
     // Full recomputation keeps 2sbh per layer (Korthikanti et al. 2022 Table 2) and adds a
     // forward: 8N + 16·L·d·s per token.
     let full = mem(&["--recompute", "full", "--no-flash-attention"]);
     let none = mem(&["--no-flash-attention"]);
-    assert!(f(&full, "/memory/parts/activations") < f(&none, "/memory/parts/activations") / 10.0);
+    assert!(
+        num(&full, "/memory/parts/activations") < num(&none, "/memory/parts/activations") / 10.0
+    );
     let n = 6_607_343_616.0;
     let attn = 32.0 * 4096.0 * 4096.0;
-    let per_token = f(&full, "/flops/train_total_with_recompute") / f(&full, "/flops/tokens");
+    let per_token = num(&full, "/flops/train_total_with_recompute") / num(&full, "/flops/tokens");
     assert!((per_token / (8.0 * n + 16.0 * attn) - 1.0).abs() < 1e-12);
 }
 
@@ -182,8 +164,8 @@ fn search_finds_ten_layouts_that_fit() {
     ]);
     let best = v.pointer("/search/best").and_then(Value::as_array).unwrap();
     assert_eq!(best.len(), 10);
-    assert!(f(&v, "/search/enumerated") > 1000.0);
-    let usable = f(&v, "/memory/usable_bytes");
+    assert!(num(&v, "/search/enumerated") > 1000.0);
+    let usable = num(&v, "/memory/usable_bytes");
     let mut last = 0.0;
     for c in best {
         let l = &c["layout"];
@@ -224,8 +206,8 @@ fn ladder_default_and_from_a_fit() {
     assert_eq!(rows[4]["params"]["total"].as_u64(), Some(6_738_415_616));
     assert_eq!(rows[4]["tokens"].as_f64(), Some(20.0 * 6_738_415_616.0));
     // Storage is 2 bytes per parameter in bf16: S(n) = 2·n^1.
-    assert!((f(&v, "/ladder/storage_law/q") - 1.0).abs() < 1e-9);
-    assert!((f(&v, "/ladder/compute_law/p") - 2.0).abs() < 0.05);
+    assert!((num(&v, "/ladder/storage_law/q") - 1.0).abs() < 1e-9);
+    assert!((num(&v, "/ladder/compute_law/p") - 2.0).abs() < 0.05);
 
     // A fit of Hoffmann et al. 2022's approach-3 law (E 1.69, A 406.4, B 410.7, α 0.34,
     // β 0.28) from exact observations; the ladder's tokens are then the D at which each N is
@@ -279,7 +261,7 @@ fn files_as_input() {
     let hw = configs().join("hardware/h100-sxm-example.toml");
     let v = estimate(&["--model", model.to_str().unwrap(), "--gpu", hw.to_str().unwrap()]);
     assert_eq!(v.pointer("/params/total").and_then(Value::as_u64), Some(6_738_415_616));
-    assert_eq!(f(&v, "/time/peak_flops_per_gpu"), 989.4e12);
+    assert_eq!(num(&v, "/time/peak_flops_per_gpu"), 989.4e12);
     // Flags override the file: two more layers of 202,383,360 parameters.
     let v = estimate(&["--model", model.to_str().unwrap(), "--n-layer", "34"]);
     assert_eq!(
@@ -296,7 +278,7 @@ fn files_as_input() {
 fn cpu_is_measured() {
     let v = estimate(&["--model", "train-s", "--gpu", "cpu", "--tokens", "1e8"]);
     assert_eq!(v.pointer("/hardware/name").and_then(Value::as_str), Some("cpu"));
-    let peak = f(&v, "/time/peak_flops_per_gpu");
+    let peak = num(&v, "/time/peak_flops_per_gpu");
     assert!(peak > 1e8 && peak < 1e14, "{peak}");
     assert!(v.pointer("/hardware/source").and_then(Value::as_str).unwrap().contains("GFLOP/s"));
 }

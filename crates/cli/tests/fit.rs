@@ -2,54 +2,10 @@
 //! other parts rely on, saved fits feeding predict and plan, the extrapolation check,
 //! approaches 1 and 2, and every bad input (exit 2, a message naming the input, no file left).
 
+mod common;
+
+use common::{example, isoflop, json, num, refused, write};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn isoflop(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_isoflop")).args(args).output().expect("run isoflop");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-/// `isoflop <args> --json`, parsed; panics with stderr on failure.
-fn json(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (code, stdout, stderr) = isoflop(&all);
-    assert_eq!(code, 0, "isoflop {all:?} failed: {stderr}");
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}"))
-}
-
-/// `isoflop <args>` must exit 2 with `want` on stderr and nothing on stdout.
-fn refused(args: &[&str], want: &str) {
-    let (code, stdout, stderr) = isoflop(args);
-    assert_eq!(code, 2, "isoflop {args:?} should exit 2; stderr: {stderr}");
-    assert!(stdout.is_empty(), "nothing on stdout when refused: {stdout}");
-    assert!(stderr.contains(want), "isoflop {args:?}: expected `{want}` in: {stderr}");
-}
-
-fn example() -> String {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinchilla_synthetic.csv");
-    p.to_str().unwrap().to_string()
-}
-
-fn num(v: &Value, pointer: &str) -> f64 {
-    v.pointer(pointer)
-        .and_then(Value::as_f64)
-        .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_str().unwrap().to_string()
-}
 
 #[test]
 fn readme_command_fits_the_shipped_example_near_its_truth() {
@@ -193,44 +149,24 @@ fn every_bad_input_is_refused_with_its_position() {
     let out = d.join("fit.json");
     let o = out.to_str().unwrap();
     let good = "N,D,loss\n1e8,2e9,3.1\n2e8,4e9,2.9\n4e8,8e9,2.7\n8e8,1.6e10,2.6\n1.6e9,3.2e10,2.5\n3.2e9,6.4e10,2.4\n";
-    let cases: [(&str, String, &str); 7] = [
-        ("nocol.csv", "N,D,val\n1e8,2e9,3\n".into(), "missing column `loss`"),
-        (
-            "text.csv",
-            good.replace("2e8,4e9", "2e8,abc"),
-            "text.csv:3: column `D`: `abc` is not a number",
-        ),
-        (
-            "nan.csv",
-            good.replace("2.7", "NaN"),
-            "nan.csv:4: column `loss`: loss must be finite, got NaN",
-        ),
-        (
-            "inf.csv",
-            good.replace("4e8", "inf"),
-            "inf.csv:4: column `N`: N (parameters) must be finite",
-        ),
-        (
-            "zero.csv",
-            good.replace("8e9", "0"),
-            "zero.csv:4: column `D`: D (tokens) must be > 0, got 0",
-        ),
-        (
-            "neg.csv",
-            good.replace("2.5", "-2.5"),
-            "neg.csv:6: column `loss`: loss must be > 0, got -2.5",
-        ),
-        (
-            "few.csv",
-            "N,D,loss\n1e8,2e9,3\n2e8,2e9,2.9\n".into(),
-            "2 rows but form chinchilla has 5 free parameters",
-        ),
-    ];
-    for (name, text, want) in &cases {
+    let check = |name: &str, text: &str, want: &str| {
         let path = write(d, name, text);
         refused(&["fit", &path, "-o", o], want);
         assert!(!out.exists(), "{name}: a refused fit must leave no fit.json");
+    };
+    check("nocol.csv", "N,D,val\n1e8,2e9,3\n", "missing column `loss`");
+    // One bad cell in the good file: (file, cell, what it becomes, the message with its line).
+    for (name, cell, bad, want) in [
+        ("text.csv", "2e8,4e9", "2e8,abc", "text.csv:3: column `D`: `abc` is not a number"),
+        ("nan.csv", "2.7", "NaN", "nan.csv:4: column `loss`: loss must be finite, got NaN"),
+        ("inf.csv", "4e8", "inf", "inf.csv:4: column `N`: N (parameters) must be finite"),
+        ("zero.csv", "8e9", "0", "zero.csv:4: column `D`: D (tokens) must be > 0, got 0"),
+        ("neg.csv", "2.5", "-2.5", "neg.csv:6: column `loss`: loss must be > 0, got -2.5"),
+    ] {
+        check(name, &good.replace(cell, bad), want);
     }
+    let few = "N,D,loss\n1e8,2e9,3\n2e8,2e9,2.9\n";
+    check("few.csv", few, "2 rows but form chinchilla has 5 free parameters");
     let jsonl = write(d, "bad.jsonl", "{\"N\":1e8,\"D\":2e9,\"loss\":3}\n{\"N\":1e8,\"loss\":3}\n");
     refused(&["fit", &jsonl], "bad.jsonl: missing column `D` at line 2");
     let path = write(d, "good.csv", good);

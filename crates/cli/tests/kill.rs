@@ -4,56 +4,16 @@
 //! uninterrupted sweep. And Ctrl-C (SIGINT): checkpoints saved, runs back to pending, exit
 //! status 130, and the next invocation finishes the sweep.
 
+mod common;
+
+use common::{cmd, ok, sweep_dir};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn cmd(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_isoflop"));
-    c.args(args).current_dir(dir).env("ISOFLOP_CACHE", dir.join("cache"));
-    c
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn corpus(path: &Path) {
-    const WORDS: [&str; 16] = [
-        "the", "model", "learns", "a", "law", "of", "scale", "and", "compute", "tokens", "grow",
-        "with", "data", "loss", "falls", "budget",
-    ];
-    let mut s = 11u64;
-    let mut text = String::new();
-    while text.len() < 80_000 {
-        for i in 0..6 {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            text += if i == 0 { "" } else { " " };
-            text += WORDS[((s >> 33) % 16) as usize];
-        }
-        text += ".\n";
-    }
-    std::fs::write(path, text).unwrap();
-}
-
-fn spec(dir: &Path) {
-    // Four runs of two to ten seconds each, checkpointed about eight times per run.
-    std::fs::write(
-        dir.join("s.toml"),
-        "name = \"k\"\n[corpus]\nsource = \"corpus.txt\"\n[design]\nkind = \"grid\"\n\
-         params = [3e4]\ntokens_per_param = [1, 2, 3, 4]\n[train]\nengine = \"candle\"\n\
-         context = 32\neval_points = 2\neval_tokens = 2048\nfinal_eval_tokens = 4096\n",
-    )
-    .unwrap();
-}
+/// Four runs of two to ten seconds each, checkpointed about eight times per run.
+const DESIGN: &str = "kind = \"grid\"\nparams = [3e4]\ntokens_per_param = [1, 2, 3, 4]";
 
 /// (status, loss, finished_at, attempts) of each run key.
 type Snapshot = HashMap<String, (String, Option<f64>, Option<f64>, u64)>;
@@ -104,10 +64,8 @@ fn start(dir: &Path, db: &str, runs_dir: &str) -> Child {
 
 #[test]
 fn kill_9_at_random_moments_never_loses_or_duplicates_a_run() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = sweep_dir("k", DESIGN, 2);
     let dir = tmp.path();
-    corpus(&dir.join("corpus.txt"));
-    spec(dir);
     // The reference: the same sweep, never interrupted. Its length sets the kill delays, so
     // the test kills inside the runs on a fast machine as on a slow one.
     let t_ref = Instant::now();
@@ -197,10 +155,8 @@ fn kill_9_at_random_moments_never_loses_or_duplicates_a_run() {
 
 #[test]
 fn ctrl_c_saves_and_exits_cleanly() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = sweep_dir("k", DESIGN, 2);
     let dir = tmp.path();
-    corpus(&dir.join("corpus.txt"));
-    spec(dir);
     let child = start(dir, "c.db", "c-runs");
     // Let it get into training, then interrupt as a terminal would.
     let t0 = Instant::now();

@@ -2,40 +2,10 @@
 //! table and fit.json record, constrained fits (`--tie-exponents`, `--fix`, `--bound`),
 //! prediction intervals from `predict`, and the new flags' bad input (exit 2).
 
+mod common;
+
+use common::{example, isoflop, json, refused};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
-
-fn isoflop(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_isoflop")).args(args).output().expect("run isoflop");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn json(args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (code, stdout, stderr) = isoflop(&all);
-    assert_eq!(code, 0, "isoflop {all:?} failed: {stderr}");
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}"))
-}
-
-fn refused(args: &[&str], want: &str) {
-    let (code, stdout, stderr) = isoflop(args);
-    assert_eq!(code, 2, "isoflop {args:?} should exit 2; stderr: {stderr}");
-    assert!(stdout.is_empty(), "nothing on stdout when refused: {stdout}");
-    assert!(stderr.contains(want), "isoflop {args:?}: expected `{want}` in: {stderr}");
-}
-
-fn example() -> String {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/chinchilla_synthetic.csv");
-    p.to_str().unwrap().to_string()
-}
 
 #[test]
 fn select_records_candidates_and_refits_the_winner() {

@@ -3,27 +3,11 @@
 //! chromium, installed by .ci/run): the screenshot must not be blank and every chart must be
 //! in the DOM with its plotted points.
 
+mod common;
+
+use common::{isoflop_in, ok};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn isoflop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_isoflop"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("isoflop runs")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Hoffmann et al. 2022's fitted law (eq. 10: E = 1.69, A = 406.4, B = 410.7, α = 0.34,
 /// β = 0.28) on 5 budgets × 5 sizes, with ±0.5% multiplicative noise from a fixed LCG.
@@ -84,8 +68,8 @@ fn report_renders_in_a_real_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     synthetic_csv(&dir.join("sweep.csv"));
-    ok(&isoflop(dir, &["import", "sweep.csv", "--db", "runs.db", "--sweep", "chin<script>"]));
-    let out = ok(&isoflop(
+    ok(&isoflop_in(dir, &["import", "sweep.csv", "--db", "runs.db", "--sweep", "chin<script>"]));
+    let out = ok(&isoflop_in(
         dir,
         &["report", "--db", "runs.db", "-o", "out/report.html", "--bootstrap", "50"],
     ));
@@ -153,17 +137,17 @@ fn report_renders_in_a_real_browser() {
 fn report_refuses_what_it_cannot_read() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let out = isoflop(dir, &["report", "--db", "missing.db"]);
+    let out = isoflop_in(dir, &["report", "--db", "missing.db"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.db does not exist"));
     synthetic_csv(&dir.join("a.csv"));
     synthetic_csv(&dir.join("b.csv"));
-    ok(&isoflop(dir, &["import", "a.csv", "--db", "r.db"]));
-    ok(&isoflop(dir, &["import", "b.csv", "--db", "r.db"]));
-    let out = isoflop(dir, &["report", "--db", "r.db"]);
+    ok(&isoflop_in(dir, &["import", "a.csv", "--db", "r.db"]));
+    ok(&isoflop_in(dir, &["import", "b.csv", "--db", "r.db"]));
+    let out = isoflop_in(dir, &["report", "--db", "r.db"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("holds 2 sweeps; choose one with --sweep (a, b)"), "{err}");
-    let out = isoflop(dir, &["report", "--db", "r.db", "--sweep", "c"]);
+    let out = isoflop_in(dir, &["report", "--db", "r.db", "--sweep", "c"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no sweep named \"c\""));
 }
