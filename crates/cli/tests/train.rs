@@ -187,3 +187,33 @@ fn bad_input_is_a_clear_error() {
     v.extend(["--corpus".into(), g.into(), "-o".into(), nowhere.to_str().unwrap().into()]);
     run(v, &["--resume", "no checkpoint"]);
 }
+
+#[test]
+fn a_config_file_sits_between_defaults_and_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("text")).unwrap();
+    write_corpus(&tmp.path().join("text"));
+    // Paths in the file are relative to it; counts take the flags' spellings.
+    let file = "layers = 1\nd_model = 32\ncontext = 32\ntokens = \"12.8k\"\nbatch_tokens = 256\n\
+                lr = 4e-3\nseed = 5\neval_points = 3\neval_tokens = 1024\n\
+                final_eval_tokens = 4096\ncorpus = \"text\"\ncache_dir = \"cache\"\nout = \"run\"\n";
+    let path = tmp.path().join("small.toml");
+    std::fs::write(&path, file).unwrap();
+    let r = isoflop(&["train", "--config", path.to_str().unwrap(), "--seed", "6", "--json"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["tokens"], 12800);
+    assert_eq!(cfg["batch_tokens"], 256);
+    assert_eq!(cfg["model"]["context"], 32);
+    assert!((cfg["adamw"]["lr"].as_f64().unwrap() - 4e-3).abs() < 1e-9, "{cfg}");
+    // The flag beat the file.
+    assert_eq!(cfg["seed"], 6);
+    // A misspelt key stops before anything is trained, naming the file and the key.
+    std::fs::write(&path, format!("{file}eval_point = 4\n")).unwrap();
+    fails_with(
+        &["train", "--config", path.to_str().unwrap()],
+        &["small.toml", "line 14", "unknown field `eval_point`"],
+    );
+}
