@@ -11,6 +11,8 @@
 //! - [`approaches`]: approach 1 (envelope of training curves) and 2 (IsoFLOP parabolas).
 //! - [`select()`]: leave-largest-out (or rolling-origin) choice among candidate forms, with
 //!   tied exponents (α = β), fixed parameters and bounds available to every fit.
+//! - [`fastmath`]: the vectorisable exp and ln (≤ 1 ulp) the fit's objective runs on, built
+//!   for SSE2, AVX2 and AVX-512 and chosen at run time.
 //!
 //! ```
 //! use isoflop_law::{fit, FitOptions, Form, Observation};
@@ -33,6 +35,7 @@
 pub mod approaches;
 mod bootstrap;
 mod error;
+pub mod fastmath;
 mod fit;
 mod forms;
 mod holdout;
@@ -43,6 +46,7 @@ mod observation;
 mod optimizer;
 pub mod plan;
 mod select;
+mod simd;
 pub mod synthetic;
 
 pub use bootstrap::{bootstrap, intervals_of, percentile_interval};

@@ -369,7 +369,7 @@ impl Form {
         g_raw: &mut [f64],
     ) -> f64 {
         match *self {
-            Form::Chinchilla => huber_sum::<5>(raw, points, delta, g_raw, chinchilla::eval),
+            Form::Chinchilla => chinchilla::huber_sum(raw, points, delta, g_raw),
             Form::Kaplan { irreducible: false, .. } => {
                 huber_sum::<2>(raw, points, delta, g_raw, |r, x, g| kaplan::eval(r, x, false, g))
             }
