@@ -14,7 +14,7 @@ use crate::Form;
 use crate::forms::{N_FEATURES, Point};
 use crate::layout::Layout;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
+use std::cell::Cell;
 
 /// How per-point Huber losses are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -30,11 +30,14 @@ pub enum Reduction {
 /// Most raw parameters any form has.
 pub(crate) const MAX_PARAMS: usize = 8;
 
-/// The objective at one free vector.
-struct Cached {
-    free: Vec<f64>,
-    value: f64,
-    grad: Vec<f64>,
+/// The objective at one free vector (the first `n` entries of `free` and `grad`): fixed-size
+/// so that remembering it allocates nothing.
+#[derive(Clone, Copy)]
+pub(crate) struct Cached {
+    n: usize,
+    free: [f64; MAX_PARAMS],
+    pub value: f64,
+    grad: [f64; MAX_PARAMS],
 }
 
 /// One fitting problem: a form, its points, its layout and the Huber δ.
@@ -46,7 +49,7 @@ pub(crate) struct Objective<'a> {
     pub reduction: Reduction,
     /// Last (free vector, value, gradient): the line search asks for the value and then the
     /// gradient at the same point, and both come from one pass.
-    cache: RefCell<Option<Cached>>,
+    cache: Cell<Option<Cached>>,
 }
 
 impl<'a> Objective<'a> {
@@ -57,7 +60,7 @@ impl<'a> Objective<'a> {
         delta: f64,
         reduction: Reduction,
     ) -> Self {
-        Self { form, points, layout, delta, reduction, cache: RefCell::new(None) }
+        Self { form, points, layout, delta, reduction, cache: Cell::new(None) }
     }
 
     /// Objective value and free gradient at `free`.
@@ -78,16 +81,19 @@ impl<'a> Objective<'a> {
         if v.is_finite() && g_free.iter().all(|g| g.is_finite()) { v } else { f64::INFINITY }
     }
 
-    fn cached(&self, free: &[f64]) -> (f64, Vec<f64>) {
-        if let Some(c) = self.cache.borrow().as_ref()
-            && c.free.as_slice() == free
+    /// The objective at `free`, from the cache when it was the last point asked for.
+    pub(crate) fn cached(&self, free: &[f64]) -> Cached {
+        if let Some(c) = self.cache.get()
+            && c.free[..c.n] == *free
         {
-            return (c.value, c.grad.clone());
+            return c;
         }
-        let mut g = vec![0.0; free.len()];
-        let v = self.value_grad(free, &mut g);
-        *self.cache.borrow_mut() = Some(Cached { free: free.to_vec(), value: v, grad: g.clone() });
-        (v, g)
+        let n = free.len();
+        let mut c = Cached { n, free: [0.0; MAX_PARAMS], value: 0.0, grad: [0.0; MAX_PARAMS] };
+        c.free[..n].copy_from_slice(free);
+        c.value = self.value_grad(free, &mut c.grad[..n]);
+        self.cache.set(Some(c));
+        c
     }
 }
 
@@ -95,7 +101,7 @@ impl argmin::core::CostFunction for Objective<'_> {
     type Param = Vec<f64>;
     type Output = f64;
     fn cost(&self, free: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        Ok(self.cached(free).0)
+        Ok(self.cached(free).value)
     }
 }
 
@@ -103,7 +109,8 @@ impl argmin::core::Gradient for Objective<'_> {
     type Param = Vec<f64>;
     type Gradient = Vec<f64>;
     fn gradient(&self, free: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.cached(free).1)
+        let c = self.cached(free);
+        Ok(c.grad[..c.n].to_vec())
     }
 }
 

@@ -47,8 +47,10 @@ const MEMORY: usize = 10;
 
 /// Runs L-BFGS from one start; a failed run reports an infinite value.
 pub(crate) fn minimise(obj: Objective<'_>, start: Vec<f64>, stop: Stopping) -> Run {
-    let mut g = vec![0.0; start.len()];
-    let v0 = obj.value_grad(&start, &mut g);
+    // Through the cache, so that the solver's first request (the same point) is free: one
+    // evaluation of ~50 per start. (Handing argmin the value instead would also set its
+    // "previous cost", and the cost-change rule would stop the run before its first step.)
+    let v0 = obj.cached(&start).value;
     let failed = |free: Vec<f64>| Run { free, value: f64::INFINITY, iters: 0 };
     if !v0.is_finite() {
         return failed(start);
