@@ -5,7 +5,8 @@
 //! accurate and fast one value at a time, but each is a call the compiler cannot vectorise,
 //! so a loop over points runs one lane wide. These are branch-free (every special case is a
 //! select), table-free (no gathers) and `#[inline(always)]`, so a loop of them over a fixed
-//! chunk becomes SSE2 (2 lanes) or AVX2 + FMA (4 lanes, see [`crate::simd`]) code.
+//! chunk becomes SSE2 (2 lanes), AVX2 + FMA (4 lanes) or AVX-512 (8 lanes) code: `simd.rs`
+//! builds each loop for all three and runs the widest the CPU has.
 //!
 //! exp(x): Cody & Waite's additive range reduction (W. J. Cody and W. Waite, "Software Manual
 //! for the Elementary Functions", 1980, ch. 6): n = round(x / ln 2) and r = x − n ln 2, with

@@ -10,13 +10,16 @@
 //! summed fit started from Hoffmann's published values 20% above the optimum's objective,
 //! while these reach it (tests/pitfall.rs). They cost about 20% more iterations.
 //!
-//! Why argmin and not an L-BFGS of our own: on the 4,500-start fit of 240 points (the
-//! criterion bench), a single-threaded `perf` profile puts ~80% of the time in the objective
-//! (the per-point log-sum-exp: three `exp` and one `ln`) and ~15% in argmin's machinery
-//! (allocation, its function-count hash map, the nested line-search executor). A lean solver
-//! could win back at most that 15%, not the 1.6× that separates the measured fit (about 1.6 s
-//! of CPU, so ~0.8 s on two cores) from the issue's 0.5 s target; the objective is where the
-//! time goes. (A hand-written inlined `ln` was tried and was twice as slow as glibc's.)
+//! Why argmin and not an L-BFGS of our own: before the objective was vectorised, a
+//! single-threaded `perf` profile of the 4,500-start fit of 240 points (the criterion bench)
+//! put ~80% of the time in the objective (three glibc `exp` and one `ln` per point) and ~15%
+//! in argmin's machinery, so the objective was the thing to speed up (a scalar hand-written
+//! `ln` had been twice as slow as glibc's; what won was vectorising over points, see
+//! [`crate::fastmath`]). Now the objective is ~52% of the profile and argmin's machinery
+//! (allocating and copying small vectors ~15%, its function-count hash map ~6%, a clock read
+//! in each line search's executor ~3%, the solvers' own arithmetic ~10%) most of the rest.
+//! A lean solver might take another 1.3–1.5× off a fit that already meets its target
+//! (0.35 s on two cores, issue 2: 0.5 s); it is not worth replicating argmin's line search.
 
 use crate::objective::Objective;
 use argmin::core::{Executor, State};

@@ -1,6 +1,6 @@
 //! The law forms: what each predicts, its parameters, and where its optimiser starts.
 //!
-//! Every form is a function of a fixed-size feature vector (see [`Form::features`]) and a raw
+//! Every form is a function of a fixed-size feature vector (see [`Form::point`]) and a raw
 //! parameter vector, returning its prediction in *fit space* (the natural log of the loss for
 //! every loss law, the metric itself for the sigmoid) together with the gradient with respect
 //! to the raw parameters. Raw parameters are the ones the optimiser moves: a scale such as
