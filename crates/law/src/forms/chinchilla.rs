@@ -54,18 +54,7 @@ fma_dispatch! {
     ) -> f64
 }
 
-/// [`huber_sum`]'s body. Each chunk is copied into structure-of-arrays scratch and every
-/// per-point step is a loop over the lanes with no branch, so that the compiler turns it
-/// into vector code; sums are kept per lane (a float sum over points would not vectorise)
-/// and added up at the end.
-///
-/// Per point, with u₁ = e^(a − α ln N), u₂ = e^(b − β ln D), s = e^e + u₁ + u₂:
-/// r = ln s − y, H = c (r − c/2) with c = clamp(r, −δ, δ) = H′(r) (the two branches of the
-/// Huber loss in one expression), and ∂r/∂(e, a, b, α, β) = (e^e, u₁, u₂, −u₁ ln N,
-/// −u₂ ln D) / s. The direct sum s is exact whenever it is a finite normal number; a point
-/// where |ln s| ≥ 708 (a term near or beyond e^709, or all of them below e^−708) or s is NaN
-/// goes through [`eval`]'s careful log-sum-exp instead, so extreme line-search steps score
-/// as they did before this loop was vectorised.
+/// [`huber_sum`]'s body: [`huber_sum_chunked`] on the points' ln N and ln D.
 #[inline(always)]
 fn huber_sum_lanes<const FMA: bool>(
     raw: &[f64],
@@ -74,26 +63,65 @@ fn huber_sum_lanes<const FMA: bool>(
     g_raw: &mut [f64],
 ) -> f64 {
     let raw: &[f64; 5] = raw.try_into().expect("chinchilla has 5 raw parameters");
-    let [e, a, b, alpha, beta] = *raw;
+    let features = |p: &Point| [p.x[0], p.x[1], 0.0, 0.0];
+    huber_sum_chunked::<FMA, 5>(raw, points, delta, g_raw, features, eval)
+}
+
+/// A form's per-point fit-space prediction with its gradient (the careful path).
+pub(super) type PointEval = fn(&[f64], &[f64; N_FEATURES], Option<&mut [f64]>) -> f64;
+
+/// Σ_i H_δ(ln L_i − y_i) and its gradient for a law of Chinchilla's shape,
+/// ln L = LSE(e, a − α ln N, b − β ln D), where `features` gives each point's
+/// [ln N, ln D, dn, dd]. `NP` is 5 for Chinchilla (dn, dd unused); 7 for the data-constrained
+/// law, whose N and D are the effective N′ and D′ and whose two more parameters ρ_N, ρ_D
+/// move them: dn = ∂ ln N′/∂ρ_N, dd = ∂ ln D′/∂ρ_D.
+/// `eval` is the form's per-point ln L with gradient, the careful path.
+///
+/// Each chunk is copied into structure-of-arrays scratch and every per-point step is a loop
+/// over the lanes with no branch, so that the compiler turns it into vector code; sums are
+/// kept per lane (a float sum over points would not vectorise) and added up at the end.
+///
+/// Per point, with u₁ = e^(a − α ln N), u₂ = e^(b − β ln D), s = e^e + u₁ + u₂:
+/// r = ln s − y, H = c (r − c/2) with c = clamp(r, −δ, δ) = H′(r) (the two branches of the
+/// Huber loss in one expression), and ∂r/∂(e, a, b, α, β, ρ_N, ρ_D) = (e^e, u₁, u₂,
+/// −u₁ ln N, −u₂ ln D, −α u₁ dn, −β u₂ dd) / s. The direct sum s is exact whenever it is a
+/// finite normal number; a point where |ln s| ≥ 708 (a term near or beyond e^709, or all of
+/// them below e^−708) or s is NaN goes through `eval`'s careful log-sum-exp instead, so
+/// extreme line-search steps score as they did before this loop was vectorised.
+#[inline(always)]
+pub(super) fn huber_sum_chunked<const FMA: bool, const NP: usize>(
+    raw: &[f64; NP],
+    points: &[Point],
+    delta: f64,
+    g_raw: &mut [f64],
+    features: impl Fn(&Point) -> [f64; 4],
+    eval: PointEval,
+) -> f64 {
+    const { assert!(NP == 5 || NP == 7) };
+    let (e, a, b, alpha, beta) = (raw[0], raw[1], raw[2], raw[3], raw[4]);
     let ee = e.exp();
     if !ee.is_finite() {
         // e^e overflows: every point needs the careful path (and the neutral lanes below
         // rely on e^e · 0 = 0).
-        return huber_sum_careful(raw, points, delta, g_raw);
+        return huber_sum_careful(raw, points, delta, g_raw, eval);
     }
-    // acc[0]: Σ H; acc[1..]: Σ ∂H/∂(e, a, b, α, β); one column per lane.
+    // acc[0]: Σ H; acc[1..]: Σ ∂H/∂(e, a, b, α, β) (e without its factor e^e); acc_rho:
+    // Σ ∂H/∂(ρ_N, ρ_D) without their factors α, β. One column per lane.
     let mut acc = [[0.0; LANES]; 6];
+    let mut acc_rho = [[0.0; LANES]; 2];
     // Points the careful path scored (none in a healthy fit).
-    let mut careful = [0.0; 6];
+    let mut careful = [0.0; NP];
+    let mut careful_h = 0.0;
     for chunk in points.chunks(LANES) {
         // Structure-of-arrays copy of the chunk; lanes past its end stay dead (live = 0).
         let mut ln_n = [0.0; LANES];
         let mut ln_d = [0.0; LANES];
+        let mut dn = [0.0; LANES];
+        let mut dd = [0.0; LANES];
         let mut y = [0.0; LANES];
         let mut live = [0.0; LANES];
         for (i, p) in chunk.iter().enumerate() {
-            ln_n[i] = p.x[0];
-            ln_d[i] = p.x[1];
+            [ln_n[i], ln_d[i], dn[i], dd[i]] = features(p);
             y[i] = p.target;
             live[i] = 1.0;
         }
@@ -138,43 +166,61 @@ fn huber_sum_lanes<const FMA: bool>(
             acc[3][i] += w2;
             acc[4][i] -= w1 * ln_n[i];
             acc[5][i] -= w2 * ln_d[i];
+            if NP == 7 {
+                acc_rho[0][i] -= w1 * dn[i];
+                acc_rho[1][i] -= w2 * dd[i];
+            }
         }
         if redo.iter().any(|&r| r != 0.0) {
             for (p, _) in chunk.iter().zip(redo).filter(|(_, r)| *r != 0.0) {
-                careful_add(raw, p, delta, &mut careful);
+                careful_h += careful_add(raw, p, delta, &mut careful, eval);
             }
         }
     }
-    // ∂/∂e = e^e Σ c/s: the constant factor comes out of the sum.
+    // ∂/∂e = e^e Σ c/s and ∂/∂ρ = α Σ (−c u₁ dn / s), β Σ (...): constant factors come out.
     let lane_sum = |k: usize| acc[k].iter().sum::<f64>();
-    g_raw[0] = ee * lane_sum(1) + careful[1];
+    g_raw[0] = ee * lane_sum(1) + careful[0];
     for k in 1..5 {
-        g_raw[k] = lane_sum(k + 1) + careful[k + 1];
+        g_raw[k] = lane_sum(k + 1) + careful[k];
     }
-    acc[0].iter().sum::<f64>() + careful[0]
+    if NP == 7 {
+        g_raw[5] = alpha * acc_rho[0].iter().sum::<f64>() + careful[5];
+        g_raw[6] = beta * acc_rho[1].iter().sum::<f64>() + careful[6];
+    }
+    acc[0].iter().sum::<f64>() + careful_h
 }
 
-/// The plain per-point sum through [`eval`], for an e^e that overflows.
+/// The plain per-point sum through `eval`, for an e^e that overflows.
 #[cold]
-fn huber_sum_careful(raw: &[f64; 5], points: &[Point], delta: f64, g_raw: &mut [f64]) -> f64 {
-    let mut sums = [0.0; 6];
-    for p in points {
-        careful_add(raw, p, delta, &mut sums);
-    }
-    g_raw[..5].copy_from_slice(&sums[1..]);
-    sums[0]
+fn huber_sum_careful<const NP: usize>(
+    raw: &[f64; NP],
+    points: &[Point],
+    delta: f64,
+    g_raw: &mut [f64],
+    eval: PointEval,
+) -> f64 {
+    let mut g = [0.0; NP];
+    let total = points.iter().map(|p| careful_add(raw, p, delta, &mut g, eval)).sum();
+    g_raw[..NP].copy_from_slice(&g);
+    total
 }
 
-/// Adds one point's Huber loss and gradient, by [`eval`]'s careful log-sum-exp, into `sums`.
+/// One point's Huber loss by `eval`'s careful log-sum-exp; its gradient is added into `g`.
 #[inline(never)]
-fn careful_add(raw: &[f64; 5], p: &Point, delta: f64, sums: &mut [f64; 6]) {
-    let mut gp = [0.0; 5];
+fn careful_add<const NP: usize>(
+    raw: &[f64; NP],
+    p: &Point,
+    delta: f64,
+    g: &mut [f64; NP],
+    eval: PointEval,
+) -> f64 {
+    let mut gp = [0.0; NP];
     let r = eval(raw, &p.x, Some(&mut gp)) - p.target;
-    sums[0] += crate::huber::huber(r, delta);
     let h = crate::huber::huber_grad(r, delta);
-    for k in 0..5 {
-        sums[k + 1] += h * gp[k];
+    for k in 0..NP {
+        g[k] += h * gp[k];
     }
+    crate::huber::huber(r, delta)
 }
 
 /// Hoffmann et al.'s initialisation grid (appendix D.2), as Besiroglu et al. 2024 run it:

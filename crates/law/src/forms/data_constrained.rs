@@ -15,9 +15,14 @@
 //!
 //! Fitted in log space like Chinchilla, with ρ_N = ln R_N*, ρ_D = ln R_D*.
 //! Raw vector: [e, a, b, α, β, ρ_N, ρ_D]; ρ_N, ρ_D are held at the paper's values unless freed.
+//!
+//! [`huber_sum`], the fit's hot loop, is Chinchilla's chunked loop
+//! ([`chinchilla::huber_sum_chunked`]) on ln N′ and ln D′, which are computed per point as
+//! before (std `exp` and `ln`, and none at all for a run without repetition).
 
-use super::{N_FEATURES, chinchilla, log_sum_exp};
+use super::{N_FEATURES, Point, chinchilla, log_sum_exp};
 use crate::Observation;
+use crate::simd::fma_dispatch;
 
 /// R_D*, the repetition half-life of data: Muennighoff et al. 2023, fitted value (eq. 5 and
 /// figure 3: about 15.4 epochs).
@@ -28,35 +33,47 @@ pub const R_N_STAR: f64 = 5.309743;
 /// Chinchilla's ~20 (Hoffmann et al. 2022, table 3).
 pub const UNIQUE_TOKENS_PER_PARAM: f64 = 20.0;
 
-/// Features: [ln N, ln D, U_N, R_N, U_D, R_D].
+/// Features: [ln N, ln D, ln U_N, R_N, ln U_D, R_D] (the logs taken once, not per evaluation).
 pub(super) fn features(o: &Observation) -> [f64; N_FEATURES] {
     let u_d = o.unique_tokens().min(o.d);
     let r_d = (o.d / u_d - 1.0).max(0.0);
     let u_n = o.n.min(u_d / UNIQUE_TOKENS_PER_PARAM);
     let r_n = (o.n / u_n - 1.0).max(0.0);
-    [o.n.ln(), o.d.ln(), u_n, r_n, u_d, r_d]
+    [o.n.ln(), o.d.ln(), u_n.ln(), r_n, u_d.ln(), r_d]
 }
 
-/// ln of the effective count U(1 + R*(1 − e^(−R/R*))) and its derivative in ρ = ln R*.
+/// ln of the effective count U(1 + R*(1 − e^(−R/R*))) and its derivative in ρ = ln R*,
+/// from ln U, R and R* = e^ρ.
+///
+/// As R* grows (a fit that finds no cost to repetition drives it up), x = R/R* → 0 and
+/// 1 − e^−x loses its digits to cancellation: at R* = 1e15 it moves in steps of 1e-16, the
+/// factor in steps of 0.1, and the objective becomes a staircase the optimiser wanders on.
+/// So 1 − e^−x is taken as −expm1(−x), and the slope's 1 − (1 + x) e^−x, which cancels
+/// the same way, by its series below x = 10⁻³.
 #[inline]
-fn effective(u: f64, r: f64, rho: f64) -> (f64, f64) {
+fn effective(ln_u: f64, r: f64, star: f64) -> (f64, f64) {
     if r == 0.0 {
-        return (u.ln(), 0.0);
+        return (ln_u, 0.0);
     }
-    let star = rho.exp();
     let x = r / star;
-    let decay = (-x).exp();
-    let factor = 1.0 + star * (1.0 - decay);
-    // d factor / dρ = R* · d factor / dR* = R* (1 − e^−x − x e^−x).
-    (u.ln() + factor.ln(), star * (1.0 - decay - x * decay) / factor)
+    let gone = -(-x).exp_m1(); // 1 − e^−x
+    let factor = 1.0 + star * gone;
+    // d factor / dρ = R* · d factor / dR* = R* (1 − (1 + x) e^−x);
+    // 1 − (1 + x) e^−x = Σ_{k≥2} (−1)^k (k − 1) x^k / k!, cut after x⁶ (error < x⁵/420 relative).
+    let slope = if x < 1e-3 {
+        x * x * (0.5 - x * (1.0 / 3.0 - x * (1.0 / 8.0 - x * (1.0 / 30.0 - x / 144.0))))
+    } else {
+        gone - x * (-x).exp()
+    };
+    (ln_u + factor.ln(), star * slope / factor)
 }
 
 /// ln L and, when asked, its gradient with respect to the raw vector.
 #[inline]
 pub(super) fn eval(raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>) -> f64 {
     let (e, a, b, alpha, beta) = (raw[0], raw[1], raw[2], raw[3], raw[4]);
-    let (ln_n_eff, dn) = effective(x[2], x[3], raw[5]);
-    let (ln_d_eff, dd) = effective(x[4], x[5], raw[6]);
+    let (ln_n_eff, dn) = effective(x[2], x[3], raw[5].exp());
+    let (ln_d_eff, dd) = effective(x[4], x[5], raw[6].exp());
     let mut w = [0.0; 3];
     let f = log_sum_exp([e, a - alpha * ln_n_eff, b - beta * ln_d_eff], &mut w);
     if let Some(g) = grad {
@@ -71,6 +88,35 @@ pub(super) fn eval(raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>)
     f
 }
 
+fma_dispatch! {
+    /// Σ_i H_δ(ln L_i − y_i) over `points` at raw vector `raw`, with its gradient with respect
+    /// to [e, a, b, α, β, ρ_N, ρ_D] written into `g_raw`.
+    pub(super) fn huber_sum / huber_sum_at = huber_sum_lanes(
+        raw: &[f64],
+        points: &[Point],
+        delta: f64,
+        g_raw: &mut [f64],
+    ) -> f64
+}
+
+/// [`huber_sum`]'s body: the effective counts of a chunk, then Chinchilla's chunked loop.
+#[inline(always)]
+fn huber_sum_lanes<const FMA: bool>(
+    raw: &[f64],
+    points: &[Point],
+    delta: f64,
+    g_raw: &mut [f64],
+) -> f64 {
+    let raw: &[f64; 7] = raw.try_into().expect("data-constrained has 7 raw parameters");
+    let (star_n, star_d) = (raw[5].exp(), raw[6].exp());
+    let features = |p: &Point| {
+        let (ln_n, dn) = effective(p.x[2], p.x[3], star_n);
+        let (ln_d, dd) = effective(p.x[4], p.x[5], star_d);
+        [ln_n, ln_d, dn, dd]
+    };
+    chinchilla::huber_sum_chunked::<FMA, 7>(raw, points, delta, g_raw, features, eval)
+}
+
 /// Chinchilla's grid with ρ_N, ρ_D at the paper's values.
 pub(super) fn grid() -> Vec<Vec<f64>> {
     chinchilla::grid()
@@ -81,4 +127,76 @@ pub(super) fn grid() -> Vec<Vec<f64>> {
             v
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Form;
+    use crate::simd::Level;
+
+    /// Every build of the chunked loop against the plain per-point sum through [`eval`], on the
+    /// shipped example given 1 to 32 epochs of repetition, at the paper's R_N*, R_D* and at
+    /// fitted ones from small to huge, and with terms that overflow.
+    #[test]
+    fn chunked_sum_matches_the_per_point_sum() {
+        let mut obs = crate::synthetic::chinchilla_example();
+        for (i, o) in obs.iter_mut().enumerate() {
+            o.u = Some(o.d / f64::from(1u32 << (i % 6)));
+        }
+        let all: Vec<Point> = obs.iter().map(|o| Form::DataConstrained.point(o).unwrap()).collect();
+        let (rn, rd) = (R_N_STAR.ln(), R_D_STAR.ln());
+        let mut raws: Vec<[f64; 7]> =
+            grid().iter().step_by(211).map(|v| v.as_slice().try_into().unwrap()).collect();
+        raws.extend([
+            [0.5, 6.0, 7.0, 0.34, 0.28, rn, rd],
+            [0.5, 6.0, 7.0, 0.34, 0.28, -3.0, 1.0],
+            [0.5, 6.0, 7.0, 0.34, 0.28, 34.0, 25.0], // R* ~ 1e15: x ~ 1e-15
+            [0.5, 800.0, 7.0, 0.34, 0.28, rn, rd],   // every u1 overflows
+            [800.0, 6.0, 7.0, 0.34, 0.28, rn, rd],   // e^e overflows
+        ]);
+        for points in [&all[..], &all[..37]] {
+            for raw in &raws {
+                let mut g_ref = [0.0; 7];
+                let v_ref = super::super::huber_sum::<7>(raw, points, 1e-3, &mut g_ref, eval);
+                for level in Level::ALL.into_iter().filter(|l| l.supported()) {
+                    let mut g = [0.0; 7];
+                    let v = huber_sum_at(level, raw, points, 1e-3, &mut g);
+                    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * (1e-3 + b.abs());
+                    assert!(close(v, v_ref), "{level:?} at {raw:?}: {v} vs {v_ref}");
+                    for k in 0..7 {
+                        assert!(
+                            close(g[k], g_ref[k]),
+                            "{level:?} {raw:?} ∂{k}: {g:?} vs {g_ref:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// With R* far above R the effective count tends to U(1 + R) (repetition is free) and its
+    /// slope in ρ to 0, smoothly: 1 − e^−x taken directly would move in steps of 1e-16 and
+    /// put the factor anywhere in [1, 1 + R* · 1e-16].
+    #[test]
+    fn effective_count_is_smooth_for_huge_half_lives() {
+        for star in [1e6, 1e12, 1e15, 1e20] {
+            let (ln_eff, slope) = effective(0.0, 3.0, star);
+            // 1 + R*(1 − e^(−3/R*)) = 4 − 4.5/R* + 4.5/R*² − O(R*⁻³).
+            let want = (4.0 - 4.5 / star + 4.5 / (star * star)).ln();
+            assert!((ln_eff - want).abs() < 1e-15, "R* = {star:e}: {ln_eff} vs {want}");
+            // R* · (x²/2) / factor with x = 3/R*: 9/(8 R*).
+            assert!((slope - 9.0 / (8.0 * star)).abs() <= 1e-6 * 9.0 / (8.0 * star), "{slope}");
+        }
+        // Either side of the series' cut-off, the slope is the derivative of ln factor in ρ.
+        for x in [0.9e-3f64, 1.1e-3, 0.05, 2.0] {
+            let r: f64 = 3.0;
+            let rho = (r / x).ln();
+            let h = 1e-5;
+            let f = |rho: f64| effective(0.0, r, rho.exp()).0;
+            let fd = (f(rho + h) - f(rho - h)) / (2.0 * h);
+            let slope = effective(0.0, r, rho.exp()).1;
+            assert!((slope - fd).abs() <= 1e-7 * fd.abs(), "x = {x}: {slope} vs {fd}");
+        }
+    }
 }

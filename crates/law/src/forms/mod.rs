@@ -377,9 +377,7 @@ impl Form {
                 huber_sum::<3>(raw, points, delta, g_raw, |r, x, g| kaplan::eval(r, x, true, g))
             }
             Form::KaplanNd => huber_sum::<4>(raw, points, delta, g_raw, kaplan_nd::eval),
-            Form::DataConstrained => {
-                huber_sum::<7>(raw, points, delta, g_raw, data_constrained::eval)
-            }
+            Form::DataConstrained => data_constrained::huber_sum(raw, points, delta, g_raw),
             Form::Sigmoid(_) => huber_sum::<4>(raw, points, delta, g_raw, sigmoid::eval),
         }
     }
