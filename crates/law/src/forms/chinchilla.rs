@@ -9,9 +9,11 @@
 //! minimise. Raw vector: [e, a, b, α, β].
 //!
 //! [`huber_sum`] is the fit's hot loop: the summed Huber loss over the points and its
-//! gradient, evaluated a chunk of [`LANES`] points at a time with the vectorisable exp and ln
-//! of [`crate::fastmath`] (two exps and one ln per point: e^e is the same for every point).
+//! gradient, evaluated a chunk of points at a time (see `chunked.rs`) with the vectorisable
+//! exp and ln of [`crate::fastmath`] (two exps and one ln per point: e^e is the same for
+//! every point).
 
+use super::chunked::{DIRECT_LN_MAX, LANES, PointEval, careful_add, huber_sum_careful};
 use super::{N_FEATURES, Point, log_sum_exp, product};
 use crate::fastmath;
 use crate::simd::{fma_dispatch, mul_add};
@@ -32,16 +34,6 @@ pub(super) fn eval(raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>)
     }
     f
 }
-
-/// Points per chunk of [`huber_sum`]: two AVX-512 registers of f64, four AVX2 ones, enough
-/// independent work per pass to hide the polynomials' latency (measured: 8 lanes are 30%
-/// slower with AVX-512, 32 no faster).
-const LANES: usize = 16;
-
-/// A point whose |ln s| reaches this goes through the careful path: s is then a finite
-/// normal number with room to spare (ln f64::MIN_POSITIVE = −708.40, ln f64::MAX = 709.78),
-/// and the test is one compare that vectorises.
-const DIRECT_LN_MAX: f64 = 708.0;
 
 fma_dispatch! {
     /// Σ_i H_δ(ln L(N_i, D_i) − y_i) over `points` at raw vector `raw`, with its gradient with
@@ -66,9 +58,6 @@ fn huber_sum_lanes<const FMA: bool>(
     let features = |p: &Point| [p.x[0], p.x[1], 0.0, 0.0];
     huber_sum_chunked::<FMA, 5>(raw, points, delta, g_raw, features, eval)
 }
-
-/// A form's per-point fit-space prediction with its gradient (the careful path).
-pub(super) type PointEval = fn(&[f64], &[f64; N_FEATURES], Option<&mut [f64]>) -> f64;
 
 /// Σ_i H_δ(ln L_i − y_i) and its gradient for a law of Chinchilla's shape,
 /// ln L = LSE(e, a − α ln N, b − β ln D), where `features` gives each point's
@@ -188,39 +177,6 @@ pub(super) fn huber_sum_chunked<const FMA: bool, const NP: usize>(
         g_raw[6] = beta * acc_rho[1].iter().sum::<f64>() + careful[6];
     }
     acc[0].iter().sum::<f64>() + careful_h
-}
-
-/// The plain per-point sum through `eval`, for an e^e that overflows.
-#[cold]
-fn huber_sum_careful<const NP: usize>(
-    raw: &[f64; NP],
-    points: &[Point],
-    delta: f64,
-    g_raw: &mut [f64],
-    eval: PointEval,
-) -> f64 {
-    let mut g = [0.0; NP];
-    let total = points.iter().map(|p| careful_add(raw, p, delta, &mut g, eval)).sum();
-    g_raw[..NP].copy_from_slice(&g);
-    total
-}
-
-/// One point's Huber loss by `eval`'s careful log-sum-exp; its gradient is added into `g`.
-#[inline(never)]
-fn careful_add<const NP: usize>(
-    raw: &[f64; NP],
-    p: &Point,
-    delta: f64,
-    g: &mut [f64; NP],
-    eval: PointEval,
-) -> f64 {
-    let mut gp = [0.0; NP];
-    let r = eval(raw, &p.x, Some(&mut gp)) - p.target;
-    let h = crate::huber::huber_grad(r, delta);
-    for k in 0..NP {
-        g[k] += h * gp[k];
-    }
-    crate::huber::huber(r, delta)
 }
 
 /// Hoffmann et al.'s initialisation grid (appendix D.2), as Besiroglu et al. 2024 run it:

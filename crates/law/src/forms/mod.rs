@@ -9,6 +9,7 @@
 //! (natural) value.
 
 mod chinchilla;
+mod chunked;
 mod data_constrained;
 mod kaplan;
 mod kaplan_nd;
@@ -376,7 +377,7 @@ impl Form {
             Form::Kaplan { irreducible: true, .. } => {
                 huber_sum::<3>(raw, points, delta, g_raw, |r, x, g| kaplan::eval(r, x, true, g))
             }
-            Form::KaplanNd => huber_sum::<4>(raw, points, delta, g_raw, kaplan_nd::eval),
+            Form::KaplanNd => kaplan_nd::huber_sum(raw, points, delta, g_raw),
             Form::DataConstrained => data_constrained::huber_sum(raw, points, delta, g_raw),
             Form::Sigmoid(_) => huber_sum::<4>(raw, points, delta, g_raw, sigmoid::eval),
         }
