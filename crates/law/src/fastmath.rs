@@ -160,11 +160,28 @@ fn ln_slice_generic<const FMA: bool>(x: &mut [f64]) {
 
 fma_dispatch! {
     /// Replaces every value of `x` by its exponential, in the widest vector build the CPU has.
+    ///
+    /// ```
+    /// let mut x = [0.0, 1.0, -745.2, 710.0];
+    /// isoflop_law::fastmath::exp_slice(&mut x);
+    /// assert_eq!(x[0], 1.0);
+    /// assert!((x[1] - std::f64::consts::E).abs() <= 3.0 * f64::EPSILON); // within 1 ulp
+    /// assert_eq!(x[2..], [0.0, f64::INFINITY]);
+    /// ```
     pub fn exp_slice / exp_slice_at = exp_slice_generic(x: &mut [f64])
 }
 
 fma_dispatch! {
     /// Replaces every value of `x` by its natural log, in the widest vector build the CPU has.
+    ///
+    /// ```
+    /// let mut x = [1.0, std::f64::consts::E, 0.0, -1.0];
+    /// isoflop_law::fastmath::ln_slice(&mut x);
+    /// assert_eq!(x[0], 0.0);
+    /// assert!((x[1] - 1.0).abs() <= f64::EPSILON);
+    /// assert_eq!(x[2], f64::NEG_INFINITY);
+    /// assert!(x[3].is_nan());
+    /// ```
     pub fn ln_slice / ln_slice_at = ln_slice_generic(x: &mut [f64])
 }
 

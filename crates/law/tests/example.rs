@@ -112,3 +112,28 @@ fn data_constrained_fit_with_repetition_is_unchanged() {
     assert!((objective_at(&obs, want) - 0.010331739336557599).abs() < 1e-14);
     check_unchanged(&obs, Form::DataConstrained, want);
 }
+
+#[test]
+fn kaplan_nd_fit_of_the_shipped_example_is_unchanged() {
+    // `isoflop fit examples/chinchilla_synthetic.csv --form kaplan-nd --json` before the
+    // vectorised objective: α_N, α_D, N_c, D_c and objective 0.008243957382063091.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/chinchilla_synthetic.csv");
+    let obs = read_observations(Path::new(path), &ColumnNames::default()).unwrap();
+    let want = [0.1229223240797807, 0.11173593632654769, 920595875268.885, 70240898252306.82];
+    // Kaplan et al. 2020, eq. 1.5: L = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D.
+    let [a_n, a_d, n_c, d_c] = want;
+    let before: f64 = obs
+        .iter()
+        .map(|o| {
+            let law = ((n_c / o.n).powf(a_n / a_d) + d_c / o.d).powf(a_d);
+            huber(law.ln() - o.loss.ln(), HOFFMANN_DELTA)
+        })
+        .sum();
+    assert!((before - 0.008243957382063091).abs() < 1e-14);
+    let f = fit(&obs, &FitOptions::for_form(Form::KaplanNd)).unwrap();
+    assert!((f.objective - before).abs() <= 1e-9 * before, "{} vs {before}", f.objective);
+    for (name, w) in ["alpha_N", "alpha_D", "N_c", "D_c"].iter().zip(want) {
+        let got = f.params[*name];
+        assert!((got - w).abs() <= 2e-5 * w, "{name}: {got} vs {w} before");
+    }
+}
