@@ -18,10 +18,11 @@
 //! it rounds to an integer and leaves that integer in the low bits of the sum.
 //!
 //! ln(x): x = 2^k · m with m in [√½, √2), taken from the bits (subtracting the bits of √½
-//! moves the split point of the exponent there, as in Tang's and the fdlibm-style
-//! reductions); then with f = m − 1, s = f / (2 + f), z = s²:
-//! ln(1 + f) = 2 atanh(s) = f − (f²/2 − s (f²/2 + z P(z))), P of degree 6, and
-//! ln x = k ln2_hi + (ln(1 + f) + k ln2_lo). Subnormal inputs are first scaled by 2^52.
+//! moves the exponent's split point there, so no compare is needed); then with f = m − 1,
+//! s = f / (2 + f), z = s²: ln(1 + f) = 2 atanh(s) = f − (f²/2 − s (f²/2 + z P(z))), P of
+//! degree 6, and ln x = k ln2_hi + (ln(1 + f) + k ln2_lo). The atanh form and the order of
+//! the final sum (big terms last, so that they add exactly) are those of Sun's fdlibm
+//! `e_log.c` (1993). Subnormal inputs are first scaled by 2^52.
 //!
 //! Both polynomials interpolate their targets at Chebyshev nodes (near-minimax; the
 //! coefficients and their worst errors come from `crates/law/tools/fastmath_coefficients.py`):
@@ -102,7 +103,7 @@ fn pow2_of_shifted(shifted: f64) -> f64 {
     f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52)
 }
 
-/// e^x, within 1 ulp of the correctly rounded result (see the module docs).
+/// e^x, within 1 ulp of std's (glibc's) result (see the module docs).
 #[inline(always)]
 pub(crate) fn exp<const FMA: bool>(x: f64) -> f64 {
     let xc = if x < EXP_MIN { EXP_MIN } else { x };
@@ -121,7 +122,7 @@ pub(crate) fn exp<const FMA: bool>(x: f64) -> f64 {
     if x.is_nan() { x } else { y }
 }
 
-/// ln x, within 1 ulp of the correctly rounded result (see the module docs).
+/// ln x, within 1 ulp of std's (glibc's) result (see the module docs).
 #[inline(always)]
 pub(crate) fn ln<const FMA: bool>(x: f64) -> f64 {
     let tiny = x < f64::MIN_POSITIVE;
