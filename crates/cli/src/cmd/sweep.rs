@@ -246,7 +246,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     if let Some(w) = wall {
         println!(
             "estimated wall time: {} (each shape's speed measured on this machine, evaluations \
-             included; a lower bound: runs side by side share memory bandwidth)",
+             included; checkpoints and runs side by side sharing memory bandwidth left out)",
             fmt_duration(w)
         );
     }
