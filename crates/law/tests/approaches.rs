@@ -51,7 +51,35 @@ fn envelope_of_training_curves_recovers_the_exponent() {
             obs.push(o);
         }
     }
-    let env = approaches::envelope(&obs, 200).unwrap();
+    let env = approaches::envelope(&obs, 200, 0, 0).unwrap();
     // The envelope hops between 25 discrete sizes, so its slope is a coarse estimate.
     assert!((env.n_opt.exponent - A_TRUE).abs() < 0.05, "a = {}", env.n_opt.exponent);
+    assert!(env.n_opt.exponent_interval.is_none());
+
+    // The bootstrap over runs brackets the estimate, and the interval is reproducible by seed.
+    let boot = approaches::envelope(&obs, 200, 200, 7).unwrap();
+    assert_eq!(boot.n_opt.exponent, env.n_opt.exponent);
+    let [lo, hi] = boot.n_opt.exponent_interval.expect("an interval");
+    assert!(lo < env.n_opt.exponent && env.n_opt.exponent < hi, "[{lo}, {hi}]");
+    assert!(hi - lo < 0.2, "[{lo}, {hi}] is too wide for exact data");
+    let [dlo, dhi] = boot.d_opt.exponent_interval.expect("an interval");
+    assert!(dlo < boot.d_opt.exponent && boot.d_opt.exponent < dhi);
+    let again = approaches::envelope(&obs, 200, 200, 7).unwrap();
+    assert_eq!(again.n_opt.exponent_interval, boot.n_opt.exponent_interval);
+
+    // Noise widens it: the same sweep with 2% noise on every loss.
+    let mut rng = 1u64;
+    let noisy: Vec<Observation> = obs
+        .iter()
+        .map(|o| {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let u = (rng >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let mut o = o.clone();
+            o.loss *= 1.0 + 0.04 * u;
+            o
+        })
+        .collect();
+    let wide = approaches::envelope(&noisy, 200, 200, 7).unwrap();
+    let [wlo, whi] = wide.n_opt.exponent_interval.expect("an interval");
+    assert!(whi - wlo > hi - lo, "noisy [{wlo}, {whi}] vs exact [{lo}, {hi}]");
 }

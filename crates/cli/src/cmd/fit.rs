@@ -152,7 +152,7 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
     match args.approach {
         Approach::Parametric => run_parametric(&args, &obs, json),
         Approach::Envelope => {
-            let env = approaches::envelope(&obs, args.envelope_points)
+            let env = approaches::envelope(&obs, args.envelope_points, args.bootstrap, args.seed)
                 .with_context(|| format!("approach 1 on {}", args.data.display()))?;
             save(&args, &env)?;
             if json {
@@ -163,8 +163,9 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
                 obs.len(),
                 env.points.len()
             );
-            println!("  N_opt = {:.4e} · C^{:.4}", env.n_opt.coefficient, env.n_opt.exponent);
-            println!("  D_opt = {:.4e} · C^{:.4}", env.d_opt.coefficient, env.d_opt.exponent);
+            let (n, d) = (&env.n_opt, &env.d_opt);
+            println!("  N_opt = {:.4e} · C^{:.4}{}", n.coefficient, n.exponent, interval(n));
+            println!("  D_opt = {:.4e} · C^{:.4}{}", d.coefficient, d.exponent, interval(d));
             Ok(())
         }
         Approach::Isoflop => {
@@ -196,23 +197,9 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
                     ),
                 }
             }
-            let iv = |p: &approaches::PowerLaw| {
-                p.exponent_interval
-                    .map(|[lo, hi]| format!("  95% [{lo:.4}, {hi:.4}]"))
-                    .unwrap_or_default()
-            };
-            println!(
-                "  N_opt = {:.4e} · C^{:.4}{}",
-                iso.n_opt.coefficient,
-                iso.n_opt.exponent,
-                iv(&iso.n_opt)
-            );
-            println!(
-                "  D_opt = {:.4e} · C^{:.4}{}",
-                iso.d_opt.coefficient,
-                iso.d_opt.exponent,
-                iv(&iso.d_opt)
-            );
+            let (n, d) = (&iso.n_opt, &iso.d_opt);
+            println!("  N_opt = {:.4e} · C^{:.4}{}", n.coefficient, n.exponent, interval(n));
+            println!("  D_opt = {:.4e} · C^{:.4}{}", d.coefficient, d.exponent, interval(d));
             Ok(())
         }
     }
@@ -445,4 +432,9 @@ fn print_fit(f: &Fit, data: &Path, saved: Option<&Path>) {
 pub fn num(v: f64) -> String {
     let a = v.abs();
     if a != 0.0 && !(1e-3..1e5).contains(&a) { format!("{v:.4e}") } else { format!("{v:.5}") }
+}
+
+/// `  95% [lo, hi]` for a power law's exponent, when a bootstrap gave one.
+fn interval(p: &approaches::PowerLaw) -> String {
+    p.exponent_interval.map(|[lo, hi]| format!("  95% [{lo:.4}, {hi:.4}]")).unwrap_or_default()
 }
