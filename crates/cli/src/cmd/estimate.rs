@@ -19,7 +19,7 @@ use isoflop_cost::{
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-use crate::output::print_json;
+use crate::output::{print_json, thousands};
 
 /// Arguments of `isoflop estimate`.
 #[derive(Debug, clap::Args)]
@@ -902,19 +902,6 @@ fn read_fit(path: &Path) -> Result<(PathBuf, isoflop_law::Fit)> {
     Ok((path.to_path_buf(), fit))
 }
 
-/// `123,456,789`.
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `9.22e22`.
 fn sci(x: f64) -> String {
     format!("{x:.3e}")
@@ -965,8 +952,6 @@ mod tests {
 
     #[test]
     fn formatting() {
-        assert_eq!(thousands(124_439_808), "124,439,808");
-        assert_eq!(thousands(999), "999");
         assert_eq!(bytes_both(1_073_741_824.0), "1.07 GB (1.00 GiB)");
         assert_eq!(short(3e8), "300M");
         assert_eq!(default_global_batch(4096, 8), 1024);

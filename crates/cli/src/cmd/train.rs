@@ -7,7 +7,7 @@
 //! Exit status: 0 done, 2 bad input, 3 diverged, 130 interrupted (resume with `--resume`).
 
 use crate::cmd::corpus::DataArgs;
-use crate::output::{print_json, write_atomic};
+use crate::output::{print_json, thousands, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use isoflop_train::{
@@ -398,18 +398,6 @@ fn progress_bar(total: u64, json: bool) -> ProgressBar {
     bar
 }
 
-fn sep(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".to_string(), |x| format!("{x:.digits$}"))
 }
@@ -430,18 +418,22 @@ fn print_report(r: &RunReport) {
         "model         {} layers, d_model {}, {} heads, context {}, vocab {}",
         m.n_layer, m.d_model, m.n_head, m.context, m.vocab
     );
-    println!("params        {} (non-embedding {})", sep(r.params), sep(r.non_embedding_params));
+    println!(
+        "params        {} (non-embedding {})",
+        thousands(r.params),
+        thousands(r.non_embedding_params)
+    );
     println!(
         "data          {} · {} tokenizer · {} train tokens",
         r.data.corpus,
         r.data.tokenizer,
-        sep(r.data.train_tokens)
+        thousands(r.data.train_tokens)
     );
     println!(
         "tokens        {} in {} steps of {} (lr {:.2e}, seed {})",
-        sep(r.tokens),
+        thousands(r.tokens),
         r.steps,
-        sep(c.batch_tokens),
+        thousands(c.batch_tokens),
         c.adamw.lr,
         c.seed
     );
@@ -479,7 +471,7 @@ fn print_report(r: &RunReport) {
         for p in &r.curve {
             println!(
                 "{:>12} {:>7} {:>10.4} {:>10.4} {:>10} {:>10.2e}",
-                sep(p.tokens),
+                thousands(p.tokens),
                 p.step,
                 p.train_loss,
                 p.val_loss,
@@ -502,8 +494,6 @@ mod tests {
         assert_eq!(parse_count("2_000").unwrap(), 2000.0);
         assert!(parse_count("lots").is_err());
         assert!(parse_count("-1").is_err());
-        assert_eq!(sep(1234567), "1,234,567");
-        assert_eq!(sep(12), "12");
     }
 
     /// `isoflop train ARGS` with the config file applied, as main does it.
