@@ -205,10 +205,12 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
     }
 }
 
+/// Writes `value` to `-o`, if given.
 fn save<T: serde::Serialize>(args: &Args, value: &T) -> Result<()> {
     if let Some(path) = &args.output {
         let text = serde_json::to_string_pretty(value)?;
-        write_atomic(path, text.as_bytes())?;
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("saving the fit to {}", path.display()))?;
     }
     Ok(())
 }
@@ -298,11 +300,7 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     if let Some(test) = &test {
         f.holdout = Some(evaluate_holdout(&f, test));
     }
-    if let Some(path) = &args.output {
-        let text = serde_json::to_string_pretty(&f)?;
-        write_atomic(path, text.as_bytes())
-            .with_context(|| format!("saving the fit to {}", path.display()))?;
-    }
+    save(args, &f)?;
     if json {
         return print_json(&f);
     }
@@ -328,11 +326,7 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
     }
     f.input = Some(args.data.display().to_string());
     f.input_sha256 = if args.sweep.is_some() { None } else { Some(sha256_file(&args.data)?) };
-    if let Some(path) = &args.output {
-        let text = serde_json::to_string_pretty(&f)?;
-        write_atomic(path, text.as_bytes())
-            .with_context(|| format!("saving the fit to {}", path.display()))?;
-    }
+    save(args, &f)?;
     if json {
         return print_json(&f);
     }
