@@ -76,9 +76,8 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
         )));
     }
     // Scores: the size miss in units of the tolerance (0 inside it), then the aspect's miss.
-    let score = |cfg: &GptConfig| {
-        let miss = (cfg.shape().params().total as f64 / n).ln().abs();
-        let size = (miss / (1.0 + SIZE_TOLERANCE).ln() - 1.0).max(0.0);
+    let score = |cfg: &GptConfig, total: f64| {
+        let size = ((total / n).ln().abs() / (1.0 + SIZE_TOLERANCE).ln() - 1.0).max(0.0);
         let aspect = (cfg.d_model as f64 / cfg.n_layer as f64 / ASPECT as f64).ln().abs();
         (size, aspect)
     };
@@ -88,11 +87,12 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
         let widths = (ASPECT_RANGE.0 * layers..=ASPECT_RANGE.1 * layers).step_by(WIDTH_STEP);
         for d in widths {
             let cfg = GptConfig::new(layers, d, 1, vocab, context)?;
-            let s = score(&cfg);
+            let total = cfg.shape().params().total as f64;
+            let s = score(&cfg, total);
             if best.as_ref().is_none_or(|(b, _)| s.0 < b.0 || (s.0 == b.0 && s.1 < b.1)) {
                 best = Some((s, cfg));
             }
-            if cfg.shape().params().total as f64 > 4.0 * n {
+            if total > 4.0 * n {
                 break; // wider only grows further past the target
             }
         }
