@@ -216,7 +216,9 @@ pub fn run_sweep(
         .collect();
     let mut out =
         SweepOutcome { sweep: spec.name.clone(), planned: runs.len(), ..Default::default() };
-    let SweepLayout { max_parallel, threads } = layout(spec, runs, opts);
+    let layout = layout(spec, runs, opts);
+    let (fewest, most) = layout.range();
+    let SweepLayout { max_parallel, threads } = layout;
     let mut queue = VecDeque::new();
     for (r, &t) in runs.iter().zip(&threads) {
         let &(id, status) = stored.get(&r.key).expect("planned runs are in the store");
@@ -228,8 +230,6 @@ pub fn run_sweep(
     }
     // Cores are shared out in threads; `max_parallel` runs at most, however many fit. Fixed
     // layouts that ask for more threads than cores get them (oversubscribed), as asked.
-    let fewest = threads.iter().copied().min().unwrap_or(1);
-    let most = threads.iter().copied().max().unwrap_or(1);
     let cores = opts.cores.max(fewest * max_parallel).max(most);
     let total_flops: f64 = queue.iter().map(|q| q.1.flops_palm).sum();
     let progress = Arc::new(Progress::new(queue.len(), total_flops, opts.progress));
