@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# isoflop's whole test suite, Rust and Python, on a fresh machine: installs and starts what the
+# tests need (Debian's chromium; further sections add their own services), runs every test, and
+# stops what it started. README.md gives this command and .ci/run calls it.
+#
+#   bash tools/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+apt_updated=0
+# Installs Debian packages that are missing (as root, as CI and these machines run).
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+# Stops what this script started, whichever way it ends.
+cleanups=()
+cleanup() { for c in "${cleanups[@]}"; do eval "$c" || true; done; }
+trap cleanup EXIT
+
+echo "== chromium (the report's browser test loads report.html in it)"
+if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+
+echo "== Rust tests"
+cargo test --workspace
