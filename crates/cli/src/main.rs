@@ -6,6 +6,7 @@
 //! [`output::write_atomic`].
 
 mod cmd;
+mod format;
 mod output;
 mod sweep;
 

@@ -34,6 +34,33 @@ pub enum Error {
     /// Something the hardware or the platform cannot do.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// An estimate spec with a value out of range; the message names the field as its flag.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// A file that cannot be read.
+    #[error("cannot read {what} {path}")]
+    Read {
+        /// What the file should hold ("model file", "hardware file"...).
+        what: &'static str,
+        /// The path given.
+        path: String,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// A model whose shape, with the overrides on top, is not a valid shape.
+    #[error("model `{model}` with the shape flags is not a valid shape")]
+    InvalidModel {
+        /// The model as given.
+        model: String,
+        /// What is wrong with the shape.
+        source: Box<Error>,
+    },
+    /// The `cpu` hardware could not be measured.
+    #[error("measuring this machine's CPU")]
+    CpuProbe(#[source] Box<Error>),
+    /// A caller's [`crate::TokensRule`] could not give a ladder rung its tokens.
+    #[error(transparent)]
+    TokensRule(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result with this crate's [`Error`].

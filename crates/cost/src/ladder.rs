@@ -147,10 +147,11 @@ pub struct Ladder {
     pub storage_law: Option<PowerLaw>,
 }
 
-/// Builds the ladder for `targets`, with `tokens(n)` training tokens for n total parameters.
+/// Builds the ladder for `targets`, with `tokens(n)` training tokens for n total parameters
+/// (the first rung whose tokens cannot be chosen ends it with that error).
 pub fn ladder(
     targets: &[f64],
-    tokens: &dyn Fn(f64) -> f64,
+    tokens: &dyn Fn(f64) -> Result<f64>,
     hw: &Hardware,
     mfu: f64,
     convention: FlopConvention,
@@ -167,7 +168,7 @@ pub fn ladder(
         let shape = ladder_shape(target);
         let params = shape.params();
         let n = params.total as f64;
-        let tokens = tokens(n);
+        let tokens = tokens(n)?;
         let train_flops = shape.flops_per_token(convention) * tokens;
         let gpu_days = train_flops / (peak * mfu) / DAY;
         let mut checkpoints = Vec::new();
@@ -175,19 +176,15 @@ pub fn ladder(
             let bytes = Quantization::new(precision, group_size)?.bytes(params.total);
             checkpoints.push(CheckpointSize { precision, bytes });
         }
-        let mut setup = InferenceSetup {
+        let setup = InferenceSetup {
             weights: Quantization::new(Precision::Bf16, group_size)?,
             kv_precision: Precision::Bf16,
             batch: 1,
-            prompt: shape.context / 2,
-            generate: shape.context / 2,
+            prompt: crate::rules::default_prompt(shape.context),
+            generate: crate::rules::default_generate(shape.context),
             gpus: 1,
         };
-        let mut inf = shape.inference(hw, &setup)?;
-        while !inf.fits && setup.gpus < 1024 {
-            setup.gpus *= 2;
-            inf = shape.inference(hw, &setup)?;
-        }
+        let (setup, inf) = crate::rules::serve(&shape, hw, setup)?;
         rows.push(LadderRow {
             target_params: target,
             shape,
@@ -242,8 +239,8 @@ mod tests {
         // With D = 20N, C = 6N·D + attention = 120N² + ..: p close to 2. Storage is 2 bytes per
         // parameter: q = 1 and k₂ = 2 up to the embedding's share.
         let hw = Hardware::preset("h100-sxm").unwrap();
-        let l =
-            ladder(&DEFAULT_LADDER, &|n| 20.0 * n, &hw, 0.4, FlopConvention::SixN, 128).unwrap();
+        let l = ladder(&DEFAULT_LADDER, &|n| Ok(20.0 * n), &hw, 0.4, FlopConvention::SixN, 128)
+            .unwrap();
         let c = l.compute_law.unwrap();
         assert!((c.p - 2.0).abs() < 0.05, "{c:?}");
         let s = l.storage_law.unwrap();

@@ -16,6 +16,9 @@
 //!   (compute, pipeline bubble, communication) and [`search`] over layouts.
 //! - Serving and storage: [`ModelShape::kv_cache_bytes_per_token`], [`ModelShape::inference`],
 //!   [`Quantization`]; the size [`ladder()`] with its power laws.
+//! - The estimator as one call: [`estimate()`] resolves an [`EstimateSpec`] (the model by
+//!   preset, file or shape; the GPU; counts; layout; precision; serving) into an [`Estimate`]
+//!   whose JSON is what `isoflop estimate --json` prints; its defaults live in [`rules`].
 //!
 //! ```
 //! use isoflop_cost::{FlopConvention, Hardware, Precision, Recompute, preset, train_seconds};
@@ -31,12 +34,21 @@
 //! let h100 = Hardware::preset("h100-sxm").unwrap();
 //! let days = train_seconds(flops, 64, h100.peak_flops(Precision::Bf16).unwrap(), 0.4) / 86_400.0;
 //! assert!((days - 42.1).abs() < 0.05);
+//!
+//! // The same through the estimator, as `isoflop estimate --model llama2-7b --gpus 64
+//! // --tokens 2e12 --json` prints it.
+//! use isoflop_cost::{Estimate, EstimateSpec, estimate};
+//! let spec = EstimateSpec { gpus: Some(64), tokens: Some(2e12), ..EstimateSpec::for_model("llama2-7b") };
+//! let Estimate::Model(e) = estimate(&spec).unwrap() else { unreachable!() };
+//! assert!((e.time.train_days - 42.1).abs() < 0.05);
+//! assert_eq!(e.layout.layout.dp, 64);
 //! ```
 #![deny(missing_docs)]
 
 mod activations;
 mod comm;
 mod error;
+mod estimate;
 mod flops;
 mod hardware;
 mod hf_config;
@@ -48,14 +60,21 @@ mod params;
 mod precision;
 mod presets;
 mod probe;
+pub mod rules;
 mod search;
 mod shape;
+mod spec;
 mod storage;
 mod time;
 
 pub use activations::{Recompute, activation_bytes_per_gpu, layer_activation_bytes};
 pub use comm::{CommTime, comm_time, ring_allreduce_seconds};
 pub use error::{Error, Result};
+pub use estimate::{
+    Estimate, FlopsEstimate, LadderEstimate, LayoutEstimate, MemoryEstimate, MemoryParts,
+    ModelEstimate, ModelInfo, ServingEstimate, StepEstimate, StorageLaw, StorageRow, TimeEstimate,
+    TokensPerParam, TokensRule, estimate, estimate_with,
+};
 pub use flops::{FlopConvention, mfu};
 pub use hardware::{HARDWARE_PRESETS, Hardware};
 pub use hf_config::from_hf_config;
@@ -67,9 +86,10 @@ pub use memory::{GB, GIB, TrainMemory, gb, gib, model_states};
 pub use parallel::Layout;
 pub use params::ParamCounts;
 pub use precision::{Precision, TrainRecipe};
-pub use presets::{MODEL_PRESETS, preset};
+pub use presets::{MODEL_PRESETS, Presets, preset, presets};
 pub use probe::{matmul_f32, measure_matmul_flops, measure_read_bandwidth};
 pub use search::{Candidate, SearchResult, SearchSpace, search};
 pub use shape::{Family, ModelShape, ShapeSpec};
+pub use spec::{EstimateSpec, ModelSource};
 pub use storage::{DEFAULT_GROUP_SIZE, Quantization};
 pub use time::{DAY, StepTime, train_seconds};

@@ -106,6 +106,22 @@ pub fn preset(name: &str) -> Result<ModelShape> {
     Ok(shape)
 }
 
+/// The names an [`crate::EstimateSpec`] accepts without a file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Presets {
+    /// Model presets ([`MODEL_PRESETS`]; `train-rung-<k>` for k = 1..96).
+    pub models: Vec<&'static str>,
+    /// GPU presets ([`crate::HARDWARE_PRESETS`]) and `cpu`, measured on this machine.
+    pub gpus: Vec<&'static str>,
+}
+
+/// Every model and GPU preset, in display order.
+pub fn presets() -> Presets {
+    let mut gpus = crate::HARDWARE_PRESETS.to_vec();
+    gpus.push("cpu");
+    Presets { models: MODEL_PRESETS.to_vec(), gpus }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
