@@ -52,6 +52,8 @@ enum Command {
     Report(cmd::report::Args),
     /// Run the whole loop on a CPU: corpus, sweep, fit, plan, report.
     Demo(cmd::demo::Args),
+    /// Quantize, prune or distil a trained model; save it packed and measure what it costs.
+    Compress(cmd::compress::Args),
 }
 
 fn main() {
@@ -78,6 +80,7 @@ fn main() {
         Command::Import(a) => cmd::import::run(a, json),
         Command::Report(a) => cmd::report::run(a, json),
         Command::Demo(a) => cmd::demo::run(a, json),
+        Command::Compress(a) => cmd::compress::run(a, json),
     };
     if let Err(err) = result {
         eprintln!("error: {err}");

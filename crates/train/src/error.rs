@@ -45,6 +45,9 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A compression that cannot be done as asked (a bad method, scheme or sparsity).
+    #[error("compression: {0}")]
+    InvalidCompress(String),
     /// An I/O error on a named path.
     #[error("{}: {source}", path.display())]
     Io {

@@ -22,6 +22,7 @@
 
 mod candle_engine;
 mod checkpoint;
+pub mod compress;
 mod config;
 pub mod corpus;
 mod dataset;

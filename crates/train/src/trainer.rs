@@ -212,7 +212,7 @@ fn sample_batch(
 }
 
 /// Mean loss over fixed windows spread evenly across `split`, at most `max_tokens` scored.
-fn evaluate(
+pub(crate) fn evaluate(
     engine: &mut dyn Engine,
     split: &TokenSplit,
     seq: usize,

@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub mod bench;
+pub mod compress;
 pub mod corpus;
 pub mod demo;
 pub mod estimate;

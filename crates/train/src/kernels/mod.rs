@@ -43,6 +43,6 @@ pub mod peak;
 pub mod residual;
 pub mod simd;
 
-pub use model::KernelEngine;
+pub use model::{KernelEngine, LinearSite};
 pub use parallelism::{RunLayout, recommended_parallelism};
 pub use peak::measure_peak_flops;

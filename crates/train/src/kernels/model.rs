@@ -47,6 +47,35 @@ impl std::fmt::Debug for KernelEngine {
     }
 }
 
+/// The input of one linear layer of a block, as [`KernelEngine::linear_inputs`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinearSite {
+    /// `attn.c_attn` (q, k, v), input `ln_1(x)` `[N, d]`.
+    Qkv,
+    /// `attn.c_proj`, input the attention output `[N, d]`.
+    AttnProj,
+    /// `mlp.c_fc`, input `ln_2(mid)` `[N, d]`.
+    Fc,
+    /// `mlp.c_proj`, input the GELU output `[N, 4d]`.
+    MlpProj,
+}
+
+impl LinearSite {
+    /// The four sites of a block, in forward order.
+    pub const ALL: [LinearSite; 4] = [Self::Qkv, Self::AttnProj, Self::Fc, Self::MlpProj];
+
+    /// The state-dict name of this site's weight in block `layer`.
+    pub fn weight_name(self, layer: usize) -> String {
+        let s = match self {
+            Self::Qkv => "attn.c_attn",
+            Self::AttnProj => "attn.c_proj",
+            Self::Fc => "mlp.c_fc",
+            Self::MlpProj => "mlp.c_proj",
+        };
+        format!("h.{layer}.{s}.weight")
+    }
+}
+
 fn err(message: impl Into<String>) -> Error {
     Error::Engine { engine: "kernels", message: message.into() }
 }
@@ -141,6 +170,99 @@ impl KernelEngine {
         Ok(loss)
     }
 
+    /// Runs the model forward on one batch (no gradients) and shows `visit` the input of every
+    /// linear layer of every block, `[batch·seq, d_in]` row-major: the calibration data of
+    /// GPTQ and Wanda ([`crate::compress`]).
+    pub fn linear_inputs(
+        &mut self,
+        inputs: &[u32],
+        batch: usize,
+        seq: usize,
+        visit: &mut dyn FnMut(usize, LinearSite, &[f32]),
+    ) -> Result<()> {
+        self.check_batch(inputs, inputs, batch, seq)?;
+        self.prepare(batch, seq);
+        let cfg = self.cfg;
+        let par = Par::Threads(self.threads);
+        let acts = self.acts.last_mut().expect("prepared above");
+        let params = &self.params;
+        self.pool.install(|| forward_trunk(&cfg, &Gpt::view(params, &cfg), acts, inputs, par));
+        for (l, la) in acts.layers.iter().enumerate() {
+            visit(l, LinearSite::Qkv, &la.ln1);
+            visit(l, LinearSite::AttnProj, &la.att);
+            visit(l, LinearSite::Fc, &la.ln2);
+            visit(l, LinearSite::MlpProj, &la.fc_act);
+        }
+        Ok(())
+    }
+
+    /// The logits `[batch·seq, vocab]` of one batch (a teacher's, for distillation).
+    pub fn logits(&mut self, inputs: &[u32], batch: usize, seq: usize) -> Result<Vec<f32>> {
+        self.check_batch(inputs, inputs, batch, seq)?;
+        self.prepare(batch, seq);
+        let cfg = self.cfg;
+        let par = Par::Threads(self.threads);
+        let acts = self.acts.last_mut().expect("prepared above");
+        let params = &self.params;
+        self.pool.install(|| {
+            let p = Gpt::view(params, &cfg);
+            forward_trunk(&cfg, &p, acts, inputs, par);
+            linear::forward(&mut acts.logits, &acts.lnf, p.head, None, cfg.d_model, par);
+        });
+        Ok(acts.logits.clone())
+    }
+
+    /// Forward and backward with the distillation loss of [`crate::compress::distill::loss`]
+    /// against `teacher` logits (`[batch·seq, vocab]`) at temperature `tau`, mixing `alpha` of
+    /// the next-token loss; gradients are overwritten as by [`Engine::forward_backward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn distill_forward_backward(
+        &mut self,
+        inputs: &[u32],
+        targets: &[u32],
+        teacher: &[f32],
+        batch: usize,
+        seq: usize,
+        tau: f32,
+        alpha: f32,
+    ) -> Result<f32> {
+        self.check_batch(inputs, targets, batch, seq)?;
+        if teacher.len() != batch * seq * self.cfg.vocab {
+            return Err(err(format!(
+                "{} teacher logits for {batch} × {seq} tokens of vocabulary {}",
+                teacher.len(),
+                self.cfg.vocab
+            )));
+        }
+        crate::compress::distill::check(tau, alpha)?;
+        self.prepare(batch, seq);
+        let cfg = self.cfg;
+        let par = Par::Threads(self.threads);
+        let acts = self.acts.last_mut().expect("prepared above");
+        let (params, grads) = (&self.params, &mut self.grads);
+        let loss = self.pool.install(|| {
+            let p = Gpt::view(params, &cfg);
+            forward_trunk(&cfg, &p, acts, inputs, par);
+            linear::forward(&mut acts.logits, &acts.lnf, p.head, None, cfg.d_model, par);
+            let loss = crate::compress::distill::loss(
+                &mut acts.logits,
+                teacher,
+                targets,
+                cfg.vocab,
+                tau,
+                alpha,
+                true,
+            );
+            backward(&cfg, &p, &mut Gpt::view_mut(grads, &cfg), acts, inputs, par);
+            loss as f32
+        });
+        self.has_grads = true;
+        if !loss.is_finite() {
+            return Err(err(format!("loss is {loss}: the model diverged")));
+        }
+        Ok(loss)
+    }
+
     fn named(&self, prefix: &str, buf: &[f32]) -> Vec<NamedTensor> {
         self.layout
             .entries()
@@ -180,6 +302,12 @@ fn forward(
     train: bool,
     par: Par,
 ) -> f32 {
+    forward_trunk(cfg, p, a, inputs, par);
+    cross_entropy::forward(&mut a.logits, &a.lnf, p.head, targets, train, par)
+}
+
+/// Runs the model forward up to the final LayerNorm (`a.lnf`), without the head.
+fn forward_trunk(cfg: &GptConfig, p: &Gpt<&[f32]>, a: &mut Activations, inputs: &[u32], par: Par) {
     let d = cfg.d_model;
     let shape = a.attn_shape(cfg);
     embedding::forward(&mut a.resid[0], inputs, p.wte, p.wpe, a.seq, d); // x_0: [N, d]
@@ -211,7 +339,6 @@ fn forward(
     }
     let last = &a.resid[2 * cfg.n_layer];
     layernorm::forward(&mut a.lnf, &mut a.lnf_mean, &mut a.lnf_rstd, last, p.lnf_w, p.lnf_b, d);
-    cross_entropy::forward(&mut a.logits, &a.lnf, p.head, targets, train, par)
 }
 
 /// `out += h·Wᵀ`: a projection added into the residual stream.
