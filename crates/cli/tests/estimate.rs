@@ -24,7 +24,7 @@ fn configs() -> PathBuf {
 #[test]
 fn preset_parameter_counts_are_the_checkpoints() {
     // Hugging Face checkpoints' num_parameters() (GPT-2: Radford et al. 2019; Llama 2: Touvron
-    // et al. 2023); the trainer's S and M from ../shared/bench/torch_gpt_reference.py.
+    // et al. 2023); the trainer's S and M from tools/torch_gpt_reference.py.
     for (model, total) in [
         ("gpt2", 124_439_808u64),
         ("gpt2-medium", 354_823_168),

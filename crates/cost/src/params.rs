@@ -50,7 +50,7 @@ mod tests {
 
     #[test]
     fn trainer_reference_shapes() {
-        // ../shared/bench/torch_gpt_reference.py: S = 875,264 and M = 4,902,912 parameters.
+        // tools/torch_gpt_reference.py: S = 875,264 and M = 4,902,912 parameters.
         let s = ModelShape::gpt2(4, 128, 4, 256, 128, false).unwrap();
         assert_eq!(s.params().total, 875_264);
         assert_eq!(s.params().non_embedding, 875_264 - 256 * 128 - 128 * 128);

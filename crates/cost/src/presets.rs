@@ -77,7 +77,7 @@ pub fn preset(name: &str) -> Result<ModelShape> {
         // position encodings (Transformer-XL, one more d×d projection per layer) are not
         // modelled, so the count is 64.7B against the paper's "70B".
         "chinchilla-70b" | "chinchilla" => gpt2(80, 8192, 64, 32_000, 2048, false),
-        // The trainer's reference models (../shared/bench/torch_gpt_reference.py): byte
+        // The trainer's reference models (tools/torch_gpt_reference.py): byte
         // vocabulary 256, context 128, untied head. S = 4 layers × 128 (875,264 parameters),
         // M = 6 × 256 with 8 heads (4,902,912).
         "train-s" => gpt2(4, 128, 4, 256, 128, false),
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn trainer_ladder() {
-        // ../shared/bench/torch_gpt_reference.py: S 875,264 and M 4,902,912 parameters.
+        // tools/torch_gpt_reference.py: S 875,264 and M 4,902,912 parameters.
         assert_eq!(total("train-s"), 875_264);
         assert_eq!(total("train-m"), 4_902_912);
         // crates/train/src/ladder.rs's table: rung 1 33,248; rung 4 = S; rung 8 6,482,432.

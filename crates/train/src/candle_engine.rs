@@ -3,11 +3,11 @@
 //! Reads top down as nanoGPT's `model.py`: LayerNorm → attention → MLP → block → model →
 //! loss, then AdamW. Every op is a composed candle op with a backward: candle's fused
 //! `layer_norm`/`softmax_last_dim` are built without a backward and would silently leave every
-//! upstream parameter without a gradient (see ../shared/notes/cpu-training.md, "Traps"); a
+//! upstream parameter without a gradient (docs/cpu-training.md, "Traps"); a
 //! missing gradient here is an error, never a skipped update.
 //!
 //! Shapes: B = batch rows, T = sequence length, C = d_model, H = heads, D = C/H, V = vocab.
-//! The model is the one of ../shared/bench/torch_gpt_reference.py, parameter for parameter.
+//! The model is the one of tools/torch_gpt_reference.py, parameter for parameter.
 //!
 //! This engine is the correctness reference (the fast CPU engine is tested against it) and the
 //! GPU path (`Device::Cuda` with the `cuda` feature).

@@ -1,7 +1,7 @@
 //! The GPT model's hyperparameters.
 //!
 //! The model is GPT-2 style (Radford et al. 2019) as in nanoGPT and
-//! ../shared/bench/torch_gpt_reference.py: pre-LayerNorm blocks, learned positions, causal
+//! tools/torch_gpt_reference.py: pre-LayerNorm blocks, learned positions, causal
 //! multi-head attention, tanh-GELU MLP of width 4·d, biases on every linear layer, and an
 //! untied output head without bias.
 

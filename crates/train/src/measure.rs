@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn flops_of_model_s() {
-        // ../shared/notes/cpu-training.md: model S (4 layers, d 128) costs 5.74 MFLOP/token at
+        // docs/cpu-training.md: model S (4 layers, d 128) costs 5.74 MFLOP/token at
         // context 128: 6·(875,264 − 256·128 − 128·128) + 12·4·128·128.
         let s = GptConfig::new(4, 128, 4, 256, 128).unwrap();
         let want = 6.0 * (875_264.0 - 256.0 * 128.0 - 128.0 * 128.0) + 12.0 * 4.0 * 128.0 * 128.0;

@@ -1,5 +1,5 @@
 //! The whole kernel engine against a plain f64 implementation of the same GPT, written here
-//! from the model's definition (../shared/bench/torch_gpt_reference.py) with loops and no
+//! from the model's definition (tools/torch_gpt_reference.py) with loops and no
 //! shared code: loss to 1e-5 relative, every gradient entry against f64 central differences
 //! (h = 1e-4, error ~1e-8) to 1e-3 of the tensor's largest gradient (f32 accumulation), on odd
 //! shapes: context not a multiple of 8 and longer than one attention block, one head, one

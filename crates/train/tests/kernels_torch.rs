@@ -1,10 +1,10 @@
 //! The kernel engine against PyTorch itself, on shape S (875,264 parameters), batch 32 × 128.
 //!
-//! Needs the fixture of `shared/bench/torch_gpt_reference.py export DIR` (3.5 MB of initial
+//! Needs the fixture of `tools/torch_gpt_reference.py export DIR` (3.5 MB of initial
 //! weights, a batch, PyTorch's loss, gradients and weights after one AdamW step; 10 MB, so not
 //! committed), hence ignored by default:
 //! ```text
-//! python torch_gpt_reference.py export /tmp/fx
+//! python tools/torch_gpt_reference.py export /tmp/fx
 //! ISOFLOP_TORCH_FIXTURE=/tmp/fx cargo test -p isoflop-train --test kernels_torch -- --ignored
 //! ```
 //! Measured 2026-11-22 with PyTorch 2.15.0: loss equal to 8.4e-8 relative, every gradient to
@@ -36,10 +36,10 @@ fn worst(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[test]
-#[ignore = "needs ISOFLOP_TORCH_FIXTURE=<dir made by torch_gpt_reference.py export>"]
+#[ignore = "needs ISOFLOP_TORCH_FIXTURE=<dir made by tools/torch_gpt_reference.py export>"]
 fn matches_pytorch_export() {
     let dir = std::env::var("ISOFLOP_TORCH_FIXTURE").expect("set ISOFLOP_TORCH_FIXTURE");
-    // torch_gpt_reference.py: CFG["S"], VOCAB 256, CTX 128, BSZ 32.
+    // tools/torch_gpt_reference.py export: SHAPES["S"], VOCAB 256, CONTEXT 128, batch 32.
     let cfg = GptConfig::new(4, 128, 4, 256, 128).unwrap();
     let mut e = KernelEngine::new(cfg, 0, 2).unwrap();
     e.set_weights(&load(&format!("{dir}/init.safetensors"))).unwrap();

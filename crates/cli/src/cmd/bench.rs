@@ -1,7 +1,7 @@
 //! `isoflop bench`: benchmarks of the hot loops.
 //!
 //! `isoflop bench train` times training steps of the reference shapes of
-//! ../shared/bench/torch_gpt_reference.py (S: 4 layers, d 128, 4 heads; M: 6 layers, d 256,
+//! tools/torch_gpt_reference.py (S: 4 layers, d 128, 4 heads; M: 6 layers, d 256,
 //! 8 heads; vocabulary 256, context 128, batch 32) on random tokens, as that script does, and
 //! reports the median step as tokens/s, achieved GFLOP/s and MFU. FLOPs per token are
 //! isoflop-cost's PaLM count (6·N + 12·L·T·d, N non-embedding; PaLM appendix B) at the
@@ -112,7 +112,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
 }
 
 fn reference_shape(name: &str) -> Result<GptConfig> {
-    // ../shared/bench/torch_gpt_reference.py, CFG; VOCAB 256, CTX 128.
+    // tools/torch_gpt_reference.py, SHAPES; VOCAB 256, CONTEXT 128.
     let (n_layer, d_model, n_head) = match name.to_ascii_uppercase().as_str() {
         "S" => (4, 128, 4),
         "M" => (6, 256, 8),

@@ -4,7 +4,7 @@
 //! `gelu(u) = ½u(1 + tanh(√(2/π)(u + 0.044715u³))) = u·σ(z)`, `z = 2√(2/π)(u + 0.044715u³)`,
 //! since ½(1 + tanh(a)) = σ(2a). Derivative: `σ(z) + u·σ(z)(1 − σ(z))·2√(2/π)(1 + 3·0.044715u²)`.
 //! Written with one vectorised exponential instead of `tanh` (a libm call): the same function
-//! to rounding, several times faster (see ../shared/notes/cpu-training.md).
+//! to rounding, several times faster (docs/cpu-training.md, "Traps").
 
 use super::parallel::rows_per_task;
 use super::simd::{multiversion, sigmoid};
