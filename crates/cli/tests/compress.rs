@@ -165,3 +165,73 @@ fn compress_reports_the_keys_and_writes_the_packed_file() {
     refused(&compress(dir, &["--checkpoint", "absent", "--method", "int8"]), &["absent"]);
     assert!(!dir.join("never").exists());
 }
+
+mod common;
+
+#[test]
+fn every_run_of_a_sweep_is_compressed_with_fits_and_the_bits_front() {
+    let tmp =
+        common::sweep_dir("t", "kind = \"grid\"\nparams = [5e3, 2e4]\ntokens_per_param = [4]", 2);
+    let dir = tmp.path();
+    common::ok(&common::isoflop_in(
+        dir,
+        &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"],
+    ));
+    let args = [
+        "--json",
+        "compress",
+        "--all",
+        "--sweep",
+        "t",
+        "--db",
+        "r.db",
+        "--method",
+        "int8,wanda",
+        "--eval-tokens",
+        "4096",
+    ];
+    let j = common::json_of(&common::isoflop_in(dir, &args));
+    let runs = j["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r["source"].as_str().unwrap().starts_with("t/")));
+    assert_eq!(j["fits"].as_array().unwrap().len(), 2);
+    let front = j["pareto"].as_array().unwrap();
+    assert!(!front.is_empty());
+    let bits: Vec<f64> = front.iter().map(|p| p["bits"].as_f64().unwrap()).collect();
+    let loss: Vec<f64> = front.iter().map(|p| p["loss"].as_f64().unwrap()).collect();
+    assert!(bits.windows(2).all(|w| w[0] < w[1]) && loss.windows(2).all(|w| w[0] > w[1]));
+    // One run by key, into its own directory beside its checkpoint.
+    let key = runs[0]["source"].as_str().unwrap().trim_start_matches("t/").to_string();
+    let one = [
+        "--json",
+        "compress",
+        "--run",
+        &key,
+        "--sweep",
+        "t",
+        "--db",
+        "r.db",
+        "--method",
+        "int4",
+        "--eval-tokens",
+        "4096",
+    ];
+    let r = common::json_of(&common::isoflop_in(dir, &one));
+    assert_eq!(r["method"], "int4");
+    let path = std::path::Path::new(r["path"].as_str().unwrap());
+    assert!(dir.join(path).exists(), "{}", path.display());
+    common::fails(
+        &common::isoflop_in(
+            dir,
+            &["compress", "--run", "nope", "--db", "r.db", "--method", "int8"],
+        ),
+        "no such run",
+    );
+    common::fails(
+        &common::isoflop_in(
+            dir,
+            &["compress", "--run", &key, "--db", "r.db", "--method", "int8,int4"],
+        ),
+        "one method",
+    );
+}

@@ -41,6 +41,7 @@ pub mod pack;
 pub mod pipeline;
 pub mod prune;
 pub mod quantize;
+pub mod scaling;
 pub mod wanda;
 
 pub use pack::{COMPRESSED_FILE, CompressedModel, load_weights};
