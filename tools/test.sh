@@ -28,3 +28,19 @@ if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 
 echo "== Rust tests"
 cargo test --workspace
+
+echo "== Python package (python/): a fresh venv, the extension built by maturin, pytest"
+# The tests compare the package with the CLI, so build the binary they call first.
+cargo build -p isoflop
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+export ISOFLOP_BIN="$target_dir/debug/isoflop"
+python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv python3-pip
+venv=$(mktemp -d)/venv
+cleanups+=("rm -rf '$(dirname "$venv")'")
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check \
+  maturin==1.16.0 numpy==2.4.6 pandas==3.1.1 pytest==9.2.0
+# `maturin develop` builds the wheel with the dev profile (the dependencies are already
+# optimised and built by the Rust tests above) and installs it into the venv.
+(cd python && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop -q)
+"$venv/bin/python" -m pytest -q python/tests
