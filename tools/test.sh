@@ -30,10 +30,11 @@ echo "== Rust tests"
 cargo test --workspace
 
 echo "== Python package (python/): a fresh venv, the extension built by maturin, pytest"
-# The tests compare the package with the CLI, so build the binary they call first.
-cargo build -p isoflop
+command -v python3 >/dev/null || apt_install python3
+# The tests compare the package with the CLI binary, which the Rust tests above built.
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 export ISOFLOP_BIN="$target_dir/debug/isoflop"
+[ -x "$ISOFLOP_BIN" ] || cargo build -p isoflop
 python3 -c "import venv, ensurepip" 2>/dev/null || apt_install python3-venv python3-pip
 venv=$(mktemp -d)/venv
 cleanups+=("rm -rf '$(dirname "$venv")'")

@@ -18,16 +18,20 @@ fit.json, ``--json`` outputs and error messages these functions share).
 
 from ._isoflop import VERSION as __version__
 from ._record import Record
+from ._estimate import Estimate, estimate, presets
 from ._fit import ApproachFit, Fit, fit, load
 from ._store import curves, runs
 
 __all__ = [
     "__version__",
     "ApproachFit",
+    "Estimate",
     "Fit",
     "Record",
     "curves",
+    "estimate",
     "fit",
     "load",
+    "presets",
     "runs",
 ]

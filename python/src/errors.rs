@@ -18,6 +18,29 @@ pub fn law(e: isoflop_law::Error) -> PyErr {
     }
 }
 
+/// A cost (estimate) error: a file that is not there is `FileNotFoundError`, another I/O
+/// failure `OSError`, everything else (a bad value, an unknown preset, an impossible layout)
+/// `ValueError`. The message is the error and its causes, as the CLI prints them, on one line.
+pub fn cost(e: isoflop_cost::Error) -> PyErr {
+    let mut msg = e.to_string();
+    let mut kind = None;
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !msg.contains(&text) {
+            msg = format!("{msg}: {text}");
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            kind = Some(io.kind());
+        }
+        cause = c.source();
+    }
+    match kind {
+        Some(k) => io(k, msg),
+        None => PyValueError::new_err(msg),
+    }
+}
+
 /// A store error: a missing database is `FileNotFoundError`, an unknown sweep `ValueError`,
 /// a database that cannot be read `OSError`.
 pub fn store(e: isoflop_store::Error) -> PyErr {

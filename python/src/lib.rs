@@ -5,6 +5,7 @@
 //! structured ones as the JSON the CLI prints, which the Python half parses):
 //! - [`data`]: observations from a file (as `isoflop fit DATA` reads it) or from columns;
 //! - [`fit`]: isoflop-law's fits, predictions, plans and fit.json;
+//! - [`estimate`]: isoflop-cost's estimator, a spec in and `isoflop estimate --json` out;
 //! - [`store`]: isoflop-store's runs and curves.
 //!
 //! The Pythonic API (keyword arguments, DataFrames, docstrings) is the package's Python code
@@ -13,6 +14,7 @@
 
 mod data;
 mod errors;
+mod estimate;
 mod fit;
 mod store;
 
@@ -22,6 +24,8 @@ use pyo3::prelude::*;
 mod _isoflop {
     #[pymodule_export]
     use super::data::{Observations, from_columns, read_file};
+    #[pymodule_export]
+    use super::estimate::{estimate, presets};
     #[pymodule_export]
     use super::fit::{PyFit, fit, fit_approach, from_json, load};
     #[pymodule_export]
