@@ -235,3 +235,50 @@ fn every_run_of_a_sweep_is_compressed_with_fits_and_the_bits_front() {
         "one method",
     );
 }
+
+#[test]
+fn a_memory_budget_picks_size_precision_and_tokens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fit = tmp.path().join("fit.json");
+    let (code, _, err) = common::isoflop(&["fit", &common::example(), "-o", fit.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let plan = |extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "--fit",
+            fit.to_str().unwrap(),
+            "--compute",
+            "1e23",
+            "--memory-budget",
+            "4GiB",
+        ];
+        a.extend_from_slice(extra);
+        common::json(&a)
+    };
+    let budget = 4.0 * 1073741824.0;
+    // Lossless compression: the most parameters win, so int4.
+    let p = plan(&[]);
+    let opts = p["options"].as_array().unwrap();
+    assert_eq!(opts.len(), 4);
+    assert_eq!(opts[0]["precision"], "int4");
+    for o in opts {
+        assert!(o["bytes"].as_f64().unwrap() <= budget * (1.0 + 1e-9));
+        let (n, d) = (o["n"].as_f64().unwrap(), o["d"].as_f64().unwrap());
+        assert!((6.0 * n * d / 1e23 - 1.0).abs() < 1e-9);
+    }
+    assert!(p["margin"].as_f64().unwrap() >= 0.0);
+    // An int4 that costs a lot of loss loses to int8.
+    let cf = common::write(
+        tmp.path(),
+        "cfit.json",
+        r#"{"fits": [{"method": "int8", "fit": {"a": 0.001, "b": 0.1, "b_interval": null, "r2": 1.0, "points": 3}},
+                     {"method": "gptq-int4", "fit": {"a": 5.0, "b": 0.05, "b_interval": null, "r2": 1.0, "points": 3}}]}"#,
+    );
+    let p = plan(&["--compression-fit", &cf]);
+    assert_eq!(p["options"][0]["precision"], "int8");
+    assert_eq!(p["options"][0]["delta_from"], "int8");
+    common::refused(
+        &["plan", "--fit", fit.to_str().unwrap(), "--compute", "1e23", "--memory-budget", "lots"],
+        "--memory-budget `lots`",
+    );
+}

@@ -9,6 +9,7 @@ pub mod export;
 pub mod fit;
 pub mod import;
 pub mod plan;
+pub mod plan_memory;
 pub mod predict;
 pub mod report;
 pub mod runs;

@@ -28,6 +28,14 @@ pub struct Args {
     /// 6ND + 2NT at the compute-optimal plan's loss.
     #[arg(long, value_name = "T", requires = "compute")]
     pub inference_tokens: Option<String>,
+    /// With --compute: the N, weight precision and D that minimise predicted loss when the
+    /// weights must fit this many bytes (e.g. 4GiB, 500MB).
+    #[arg(long, value_name = "BYTES", requires = "compute")]
+    pub memory_budget: Option<String>,
+    /// With --memory-budget: the `isoflop compress --all --json` output whose loss-delta fits
+    /// price int8 and int4 (without it they are assumed lossless).
+    #[arg(long, value_name = "FILE", requires = "memory_budget")]
+    pub compression_fit: Option<PathBuf>,
 }
 
 /// Reads a fit.json, naming the file in every error.
@@ -62,6 +70,21 @@ pub fn parse_quantity(flag: &str, text: &str) -> Result<f64> {
 pub fn run(args: Args, json: bool) -> Result<()> {
     let fit = load_fit(&args.fit)?;
     let ctx = || format!("planning with {}", args.fit.display());
+    if let Some(b) = &args.memory_budget {
+        use super::plan_memory as pm;
+        let deltas = match &args.compression_fit {
+            Some(p) => pm::load_compression_fits(p)?,
+            None => Vec::new(),
+        };
+        let budget = pm::parse_bytes(b)?;
+        let p = pm::memory_plan(&fit, pm::compute(args.compute.as_deref())?, budget, &deltas)
+            .with_context(ctx)?;
+        if json {
+            return print_json(&p);
+        }
+        pm::print(&p);
+        return Ok(());
+    }
     if let (Some(c), Some(t)) = (&args.compute, &args.inference_tokens) {
         let c = parse_quantity("--compute", c)?;
         let t = parse_quantity("--inference-tokens", t)?;
