@@ -5,52 +5,14 @@
 //! Resolution runs in a fixed order, so that a spec with several faults reports the same one
 //! whoever calls: the spec's ranges, the hardware, then (ladder) the rungs or (one model) the
 //! shape, the cluster, the layout, the peak and MFU, memory and step time, inference, search.
+//! The steps for one model are in `resolve.rs`; the ladder's in `ladder_estimate.rs`.
 
-use crate::rules::{self, TOKENS_PER_PARAM, TOKENS_PER_PARAM_SOURCE};
 use crate::{
-    CommTime, EstimateSpec, FlopConvention, Hardware, InferenceEstimate, InferenceSetup, Layout,
-    ModelShape, ParamCounts, Precision, Quantization, Recompute, Result, SearchResult, SearchSpace,
-    StepTime, TrainMemory, TrainRecipe, USABLE_MEMORY,
+    CommTime, EstimateSpec, FlopConvention, Hardware, InferenceEstimate, InferenceSetup,
+    LadderEstimate, Layout, ModelShape, ParamCounts, Precision, Result, SearchResult, SearchSpace,
+    TokensPerParam, TokensRule, TrainRecipe,
 };
 use serde::Serialize;
-
-/// The training tokens of each ladder rung, by its total parameters.
-pub trait TokensRule {
-    /// How the tokens are chosen, for the report.
-    fn describe(&self) -> String;
-    /// Training tokens for a model of `params` total parameters.
-    fn tokens(
-        &self,
-        params: f64,
-    ) -> std::result::Result<f64, Box<dyn std::error::Error + Send + Sync>>;
-}
-
-/// `tokens = k · N` ([`TOKENS_PER_PARAM`] by default: Hoffmann et al. 2022).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokensPerParam(pub f64);
-
-impl Default for TokensPerParam {
-    fn default() -> Self {
-        Self(TOKENS_PER_PARAM)
-    }
-}
-
-impl TokensRule for TokensPerParam {
-    fn describe(&self) -> String {
-        if self.0 == TOKENS_PER_PARAM {
-            "20 tokens per parameter (Hoffmann et al. 2022)".to_string()
-        } else {
-            format!("{} tokens per parameter", self.0)
-        }
-    }
-
-    fn tokens(
-        &self,
-        params: f64,
-    ) -> std::result::Result<f64, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(self.0 * params)
-    }
-}
 
 /// What [`estimate()`] returns: one model's estimate, or the size ladder.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -237,32 +199,13 @@ pub struct ModelEstimate {
     pub warnings: Vec<String>,
 }
 
-/// The size ladder with what it was computed for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LadderEstimate {
-    /// Hardware name.
-    pub hardware: String,
-    /// MFU of the GPU-days.
-    pub mfu: f64,
-    /// FLOP convention.
-    pub convention: FlopConvention,
-    /// How each rung's tokens were chosen.
-    pub tokens_rule: String,
-    /// One row per size.
-    pub rows: Vec<crate::LadderRow>,
-    /// `C(n) = k · n^p`, training FLOPs.
-    pub compute_law: Option<crate::PowerLaw>,
-    /// `S(n) = k · n^q`, bf16 checkpoint bytes.
-    pub storage_law: Option<StorageLaw>,
-}
-
-/// `S(n) = k · n^q`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct StorageLaw {
-    /// Coefficient.
-    pub k: f64,
-    /// Exponent.
-    pub q: f64,
+impl ModelEstimate {
+    /// The layout search's candidate `c` as model-FLOPs utilisation: the model FLOPs of a step
+    /// over what the GPUs could do in the modelled step time.
+    pub fn layout_mfu(&self, c: &crate::Candidate) -> f64 {
+        let model_flops = c.layout.tokens_per_step() as f64 * self.flops.per_token_train;
+        model_flops / (c.step.total() * self.layout.gpus as f64 * self.time.peak_flops_per_gpu)
+    }
 }
 
 /// Resolves `spec`; the ladder's tokens are [`TOKENS_PER_PARAM`] per parameter.
@@ -277,10 +220,11 @@ pub fn estimate_with(spec: &EstimateSpec, ladder_tokens: &dyn TokensRule) -> Res
     let hw = spec.hardware()?;
     let mfu = spec.mfu.unwrap_or(hw.mfu);
     if spec.ladder {
-        return ladder(spec, &hw, mfu, ladder_tokens).map(|ladder| Estimate::Ladder { ladder });
+        return crate::ladder_estimate::ladder(spec, &hw, mfu, ladder_tokens)
+            .map(|ladder| Estimate::Ladder { ladder });
     }
     let (name, shape) = spec.model_shape()?;
-    let mut est = ModelEstimate::build(name, shape, hw, mfu, spec)?;
+    let mut est = crate::resolve::model(name, shape, hw, mfu, spec)?;
     if spec.search {
         let space = SearchSpace {
             gpus: est.layout.gpus,
@@ -295,234 +239,6 @@ pub fn estimate_with(spec: &EstimateSpec, ladder_tokens: &dyn TokensRule) -> Res
         est.search = Some(crate::search(&est.model.shape, &est.hardware, &space, spec.top)?);
     }
     Ok(Estimate::Model(Box::new(est)))
-}
-
-/// GPUs in the cluster: `gpus`, or `nodes` × GPUs per node, or tp · pp · dp when `dp` is given,
-/// or one node.
-fn cluster_gpus(spec: &EstimateSpec, hw: &Hardware) -> Result<u64> {
-    let gpus = match (spec.gpus, spec.nodes, spec.dp) {
-        (Some(g), _, _) => Some(g),
-        (None, Some(n), _) => n.checked_mul(hw.gpus_per_node),
-        (None, None, Some(dp)) => spec.tp.checked_mul(spec.pp).and_then(|tp| tp.checked_mul(dp)),
-        (None, None, None) => Some(hw.gpus_per_node),
-    };
-    gpus.ok_or_else(|| crate::Error::InvalidSpec("the number of GPUs overflows".to_string()))
-}
-
-/// The layout the spec describes, checked against the model and the cluster.
-fn resolve_layout(
-    spec: &EstimateSpec,
-    shape: &ModelShape,
-    hw: &Hardware,
-    gpus: u64,
-) -> Result<Layout> {
-    let invalid = crate::Error::InvalidSpec;
-    let (tp, pp) = (spec.tp, spec.pp);
-    let tp_pp = tp
-        .checked_mul(pp)
-        .filter(|&n| n <= gpus)
-        .ok_or_else(|| invalid(format!("--tp {tp} × --pp {pp} exceeds the {gpus} GPUs")))?;
-    let dp = match spec.dp {
-        Some(dp) if tp_pp * dp != gpus => {
-            return Err(invalid(format!(
-                "--tp {tp} × --pp {pp} × --dp {dp} = {} GPUs, but the cluster has {gpus}",
-                tp_pp * dp
-            )));
-        }
-        Some(dp) => dp,
-        None if !gpus.is_multiple_of(tp_pp) => {
-            return Err(invalid(format!(
-                "--tp {tp} × --pp {pp} = {tp_pp} does not divide the {gpus} GPUs"
-            )));
-        }
-        None => gpus / tp_pp,
-    };
-    let seq = spec.seq.unwrap_or(shape.context);
-    let global_batch = spec
-        .global_batch
-        .unwrap_or_else(|| rules::default_global_batch(seq, dp * spec.micro_batch));
-    let layout = Layout {
-        tp,
-        pp,
-        dp,
-        zero: spec.zero,
-        micro_batch: spec.micro_batch,
-        global_batch,
-        seq,
-        recompute: spec.recompute,
-        sequence_parallel: tp > 1 && spec.sequence_parallel,
-        flash_attention: spec.flash_attention,
-        interleave: spec.interleave,
-    };
-    layout.validate(shape, hw.gpus_per_node)?;
-    Ok(layout)
-}
-
-impl ModelEstimate {
-    fn build(
-        name: String,
-        shape: ModelShape,
-        hw: Hardware,
-        mfu: f64,
-        spec: &EstimateSpec,
-    ) -> Result<Self> {
-        let gpus = cluster_gpus(spec, &hw)?;
-        let params = shape.params();
-        let conv = spec.convention;
-        let (tokens, tokens_source) = match spec.tokens {
-            Some(t) => (t, "--tokens".to_string()),
-            None => (TOKENS_PER_PARAM * params.total as f64, TOKENS_PER_PARAM_SOURCE.to_string()),
-        };
-        let layout = resolve_layout(spec, &shape, &hw, gpus)?;
-        let peak = hw.peak_flops(spec.recipe.compute_precision())?;
-        let (mfu, mfu_source) = match spec.tokens_per_second {
-            Some(tps) => (
-                crate::mfu(tps, shape.flops_per_token(conv), gpus as f64 * peak),
-                format!("measured: {tps} tokens/s over {gpus} GPUs"),
-            ),
-            None if spec.mfu.is_some() => (mfu, "--mfu".to_string()),
-            None => (mfu, format!("assumed for {}", hw.name)),
-        };
-        let mut warnings = Vec::new();
-        if mfu > 1.0 {
-            // Not an input error: the throughput may be right and the peak too low (a `cpu`
-            // probe under load, a hardware file with the wrong figure).
-            let (rate, unit) = if peak >= 1e12 { (peak / 1e12, "T") } else { (peak / 1e9, "G") };
-            warnings.push(format!(
-                "the measured throughput is {:.0}% of {}'s peak: the peak ({rate:.1} {unit}FLOP/s) is too low for this run",
-                mfu * 100.0,
-                hw.name,
-            ));
-        }
-        let memory = shape.train_memory(spec.recipe, &layout);
-        let step = StepTime::model(&shape, &layout, &hw, spec.recipe, conv, mfu)?;
-        let setup = InferenceSetup {
-            weights: Quantization::new(spec.infer_precision, spec.group_size)?,
-            kv_precision: spec.kv_precision,
-            batch: spec.batch,
-            prompt: spec.prompt.unwrap_or(rules::default_prompt(shape.context)),
-            generate: spec.generate.unwrap_or(rules::default_generate(shape.context)),
-            gpus: spec.infer_gpus.unwrap_or(1),
-        };
-        let (setup, inference) = match spec.infer_gpus {
-            Some(_) => (setup, shape.inference(&hw, &setup)?),
-            None => rules::serve(&shape, &hw, setup)?,
-        };
-        let train_total = shape.train_flops(tokens, conv, Recompute::None);
-        let train_seconds = crate::train_seconds(train_total, gpus, peak, mfu);
-        let steps = tokens / layout.tokens_per_step() as f64;
-        Ok(Self {
-            params,
-            flops: FlopsEstimate {
-                convention: conv,
-                formula: conv.formula(),
-                per_token_forward: shape.forward_flops_per_token(conv),
-                per_token_train: shape.flops_per_token(conv),
-                per_token_recompute: shape.recompute_flops_per_token(conv, layout.recompute),
-                tokens,
-                tokens_source,
-                train_total,
-                train_total_with_recompute: shape.train_flops(tokens, conv, layout.recompute),
-            },
-            layout: LayoutEstimate {
-                gpus,
-                layout,
-                micro_batches: layout.micro_batches(),
-                bubble_fraction: layout.bubble_fraction(),
-            },
-            memory: memory_estimate(spec.recipe, &memory, &hw),
-            time: TimeEstimate {
-                gpus,
-                peak_flops_per_gpu: peak,
-                mfu,
-                mfu_source,
-                train_seconds,
-                train_days: train_seconds / crate::DAY,
-                gpu_hours: train_seconds * gpus as f64 / 3600.0,
-                layout_model: StepEstimate {
-                    step_seconds: step.total(),
-                    compute_seconds: step.compute,
-                    bubble_seconds: step.bubble,
-                    comm_seconds: step.comm,
-                    steps,
-                    train_seconds: steps * step.total(),
-                },
-            },
-            inference: ServingEstimate { setup, estimate: inference },
-            storage: storage(params.total, spec.group_size),
-            search: None,
-            warnings,
-            model: ModelInfo { name, shape },
-            hardware: hw,
-        })
-    }
-
-    /// The layout search's candidate `c` as model-FLOPs utilisation: the model FLOPs of a step
-    /// over what the GPUs could do in the modelled step time.
-    pub fn layout_mfu(&self, c: &crate::Candidate) -> f64 {
-        let model_flops = c.layout.tokens_per_step() as f64 * self.flops.per_token_train;
-        model_flops / (c.step.total() * self.layout.gpus as f64 * self.time.peak_flops_per_gpu)
-    }
-}
-
-fn memory_estimate(recipe: TrainRecipe, m: &TrainMemory, hw: &Hardware) -> MemoryEstimate {
-    let usable = hw.memory_bytes * USABLE_MEMORY;
-    MemoryEstimate {
-        recipe,
-        per_gpu_bytes: m.total(),
-        per_gpu_gib: crate::gib(m.total()),
-        per_gpu_gb: crate::gb(m.total()),
-        capacity_bytes: hw.memory_bytes,
-        usable_bytes: usable,
-        fits: m.total() <= usable,
-        params_per_gpu: m.params_per_gpu,
-        parts: MemoryParts {
-            weights: m.weights,
-            gradients: m.gradients,
-            optimizer: m.optimizer,
-            activations: m.activations,
-        },
-    }
-}
-
-/// The formats a checkpoint is stored in, from the largest.
-const STORAGE_FORMATS: [Precision; 5] =
-    [Precision::Fp32, Precision::Bf16, Precision::Fp8, Precision::Int8, Precision::Int4];
-
-fn storage(params: u64, group_size: u64) -> Vec<StorageRow> {
-    STORAGE_FORMATS
-        .into_iter()
-        .map(|precision| {
-            let q = Quantization { precision, group_size };
-            StorageRow {
-                precision,
-                group_size: precision.is_integer().then_some(group_size),
-                bytes_per_param: q.bytes_per_param(),
-                bytes: q.bytes(params),
-            }
-        })
-        .collect()
-}
-
-fn ladder(
-    spec: &EstimateSpec,
-    hw: &Hardware,
-    mfu: f64,
-    rule: &dyn TokensRule,
-) -> Result<LadderEstimate> {
-    let sizes =
-        if spec.sizes.is_empty() { crate::DEFAULT_LADDER.to_vec() } else { spec.sizes.clone() };
-    let tokens = |n: f64| rule.tokens(n).map_err(crate::Error::TokensRule);
-    let l = crate::ladder(&sizes, &tokens, hw, mfu, spec.convention, spec.group_size)?;
-    Ok(LadderEstimate {
-        hardware: hw.name.clone(),
-        mfu,
-        convention: spec.convention,
-        tokens_rule: rule.describe(),
-        rows: l.rows,
-        compute_law: l.compute_law,
-        storage_law: l.storage_law.map(|s| StorageLaw { k: s.k, q: s.p }),
-    })
 }
 
 #[cfg(test)]

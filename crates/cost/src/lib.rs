@@ -54,12 +54,14 @@ mod hardware;
 mod hf_config;
 mod inference;
 mod ladder;
+mod ladder_estimate;
 mod memory;
 mod parallel;
 mod params;
 mod precision;
 mod presets;
 mod probe;
+mod resolve;
 pub mod rules;
 mod search;
 mod shape;
@@ -71,9 +73,8 @@ pub use activations::{Recompute, activation_bytes_per_gpu, layer_activation_byte
 pub use comm::{CommTime, comm_time, ring_allreduce_seconds};
 pub use error::{Error, Result};
 pub use estimate::{
-    Estimate, FlopsEstimate, LadderEstimate, LayoutEstimate, MemoryEstimate, MemoryParts,
-    ModelEstimate, ModelInfo, ServingEstimate, StepEstimate, StorageLaw, StorageRow, TimeEstimate,
-    TokensPerParam, TokensRule, estimate, estimate_with,
+    Estimate, FlopsEstimate, LayoutEstimate, MemoryEstimate, MemoryParts, ModelEstimate, ModelInfo,
+    ServingEstimate, StepEstimate, StorageRow, TimeEstimate, estimate, estimate_with,
 };
 pub use flops::{FlopConvention, mfu};
 pub use hardware::{HARDWARE_PRESETS, Hardware};
@@ -82,6 +83,7 @@ pub use inference::{InferenceEstimate, InferenceSetup, USABLE_MEMORY};
 pub use ladder::{
     CheckpointSize, DEFAULT_LADDER, Ladder, LadderRow, PowerLaw, ladder, ladder_shape,
 };
+pub use ladder_estimate::{LadderEstimate, StorageLaw, TokensPerParam, TokensRule};
 pub use memory::{GB, GIB, TrainMemory, gb, gib, model_states};
 pub use parallel::Layout;
 pub use params::ParamCounts;
