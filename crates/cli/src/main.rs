@@ -50,6 +50,10 @@ enum Command {
     Import(cmd::import::Args),
     /// Write the HTML report of a sweep.
     Report(cmd::report::Args),
+    /// Fine-tune a pretrained run on a labelled task (full, lora, adapter, bitfit, scratch).
+    Finetune(cmd::finetune::Args),
+    /// Labelled tasks for fine-tuning: list, fetch, show.
+    Tasks(cmd::tasks::Args),
     /// Run the whole loop on a CPU: corpus, sweep, fit, plan, report.
     Demo(cmd::demo::Args),
     /// Quantize, prune or distil a trained model; save it packed and measure what it costs.
@@ -81,6 +85,8 @@ fn main() {
         Command::Report(a) => cmd::report::run(a, json),
         Command::Demo(a) => cmd::demo::run(a, json),
         Command::Compress(a) => cmd::compress::run(a, json),
+        Command::Tasks(a) => cmd::tasks::run(a, json),
+        Command::Finetune(a) => cmd::finetune::run(a, json),
     };
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -34,6 +34,23 @@ pub enum Error {
     /// A registry download that failed: names the command and how to proceed without it.
     #[error("fetching the corpus: {0}")]
     Fetch(String),
+    /// A labelled task file that cannot be used: names the file, and the line and column at
+    /// fault in the message.
+    #[error("task {}: {message}", path.display())]
+    Task {
+        /// The task file (or the cached task).
+        path: PathBuf,
+        /// What is wrong, with its line and column.
+        message: String,
+    },
+    /// A built-in task that cannot be fetched: names the task and how to proceed without it.
+    #[error("fetching task {task}: {message}")]
+    TaskFetch {
+        /// The task's name.
+        task: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Training or applying a tokenizer failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

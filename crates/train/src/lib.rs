@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod baseline;
 mod candle_engine;
 mod checkpoint;
 pub mod compress;
@@ -31,13 +32,17 @@ mod engine;
 mod error;
 mod factory;
 pub mod fetch;
+pub mod finetune;
 mod hparams;
 mod init;
 pub mod kernels;
 pub mod ladder;
 mod measure;
+pub mod metrics;
 mod schedule;
 pub mod split;
+pub mod task;
+pub mod task_fetch;
 mod tokenizer;
 mod train_config;
 mod trainer;
