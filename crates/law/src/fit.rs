@@ -357,18 +357,10 @@ fn assemble(
     Ok(fit)
 }
 
-/// Derived quantities of a parameter set: for Chinchilla-like forms the compute-optimal
-/// exponents a = β/(α+β), b = α/(α+β) (N_opt ∝ C^a, D_opt ∝ C^b) and
-/// G = (αA/(βB))^(1/(α+β)) (Hoffmann et al. 2022, eq. 4).
+/// Derived quantities of a parameter set (for Chinchilla-like forms the compute-optimal
+/// exponents a, b and the coefficient G of Hoffmann et al. 2022, eq. 4).
 pub(crate) fn derived_of(form: Form, p: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    let mut d = BTreeMap::new();
-    if matches!(form, Form::Chinchilla | Form::DataConstrained) {
-        let (a_, b_, al, be) = (p["A"], p["B"], p["alpha"], p["beta"]);
-        d.insert("a".into(), be / (al + be));
-        d.insert("b".into(), al / (al + be));
-        d.insert("G".into(), (al * a_ / (be * b_)).powf(1.0 / (al + be)));
-    }
-    d
+    form.derived(p)
 }
 
 impl Fit {

@@ -83,22 +83,9 @@ impl Law<'_> {
         self.fit.predict_with(&self.p, &Observation::new(n, d, 1.0))
     }
 
-    fn param(&self, name: &str) -> f64 {
-        let i = self.fit.param_order.iter().position(|k| k == name).unwrap();
-        self.p[i]
-    }
-
+    /// Whether the form has a closed-form optimum (Chinchilla's, eq. 4).
     fn closed_form(&self) -> bool {
-        self.fit.form == Form::Chinchilla
-    }
-
-    /// (N_opt, D_opt) at C by the closed form.
-    fn closed(&self, c: f64) -> (f64, f64) {
-        let (a_, b_, al, be) =
-            (self.param("A"), self.param("B"), self.param("alpha"), self.param("beta"));
-        let g = (al * a_ / (be * b_)).powf(1.0 / (al + be));
-        let (ea, eb) = (be / (al + be), al / (al + be));
-        (g * (c / 6.0).powf(ea), (c / 6.0).powf(eb) / g)
+        self.fit.form.closed_optimum(&self.p, 1.0).is_some()
     }
 
     /// (N_opt, D_opt) at C by golden section over ln N on D = C/(6N), tokens per parameter
@@ -115,7 +102,7 @@ impl Law<'_> {
     }
 
     fn optimum(&self, c: f64) -> (f64, f64) {
-        if self.closed_form() { self.closed(c) } else { self.numeric(c) }
+        self.fit.form.closed_optimum(&self.p, c).unwrap_or_else(|| self.numeric(c))
     }
 
     fn optimal_loss(&self, c: f64) -> f64 {
@@ -164,13 +151,16 @@ fn bisect(mut lo: f64, mut hi: f64, f: impl Fn(f64) -> f64) -> f64 {
 }
 
 fn check_plannable(fit: &Fit) -> Result<()> {
-    match fit.form {
-        Form::Chinchilla | Form::KaplanNd | Form::DataConstrained => Ok(()),
-        f => Err(Error::InvalidOption(format!(
-            "form {f} cannot be planned with: it does not predict loss from both N and D \
-             (fit chinchilla, kaplan-nd or data-constrained)"
-        ))),
+    if fit.form.plannable() {
+        return Ok(());
     }
+    let can: Vec<&str> = Form::ALL.iter().filter(|f| f.plannable()).map(|f| f.name()).collect();
+    Err(Error::InvalidOption(format!(
+        "form {} cannot be planned with: it does not predict loss from both N and D \
+         (fit one of {})",
+        fit.form,
+        can.join(", ")
+    )))
 }
 
 fn check_positive(what: &str, v: f64) -> Result<()> {

@@ -253,14 +253,21 @@ fn parse_bounds(pairs: &[String]) -> Result<isoflop_law::Bounds> {
 
 /// The form named by `--form`, with `--irreducible` applied.
 pub fn form_of(name: &str, irreducible: bool) -> Result<Form> {
-    let mut form: Form = name.parse().context("--form")?;
-    if irreducible {
-        match form {
-            Form::Kaplan { var, .. } => form = Form::Kaplan { var, irreducible: true },
-            f => bail!("--irreducible applies to kaplan-n, kaplan-d and kaplan-c, not {f}"),
+    let form: Form = name.parse().context("--form")?;
+    if !irreducible {
+        return Ok(form);
+    }
+    match form.with_irreducible() {
+        Some(f) => Ok(f),
+        None => {
+            let can: Vec<&str> = Form::ALL
+                .iter()
+                .filter(|f| f.with_irreducible().is_some())
+                .map(|f| f.name())
+                .collect();
+            bail!("--irreducible applies to {}, not {form}", can.join(", "))
         }
     }
-    Ok(form)
 }
 
 fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {

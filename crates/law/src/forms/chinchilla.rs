@@ -14,9 +14,82 @@
 //! every point).
 
 use super::chunked::{DIRECT_LN_MAX, LANES, PointEval, careful_add, huber_sum_careful};
-use super::{N_FEATURES, Point, log_sum_exp, product};
+use super::{Form, LawForm, N_FEATURES, ParamSpec, Point, Transform, log_sum_exp, p, product};
 use crate::fastmath;
 use crate::simd::{fma_dispatch, mul_add};
+use crate::{Observation, Result};
+use std::collections::BTreeMap;
+
+pub(super) const FORM: Form = Form(&Chinchilla);
+
+/// Raw vector [e, a, b, α, β]; reported E, A, B, α, β.
+pub(super) const PARAMS: [ParamSpec; 5] = [
+    p("E", Transform::Log),
+    p("A", Transform::Log),
+    p("B", Transform::Log),
+    p("alpha", Transform::Identity),
+    p("beta", Transform::Identity),
+];
+
+struct Chinchilla;
+
+impl LawForm for Chinchilla {
+    fn name(&self) -> &'static str {
+        "chinchilla"
+    }
+    fn formula(&self) -> &'static str {
+        "L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, eq. 2)"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        &PARAMS
+    }
+    fn point(&self, o: &Observation) -> Result<Point> {
+        Ok(Point::log_loss([o.n.ln(), o.d.ln(), 0.0, 0.0, 0.0, 0.0], o))
+    }
+    fn eval(&self, raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>) -> f64 {
+        eval(raw, x, grad)
+    }
+    fn grid(&self, _points: &[Point]) -> Vec<Vec<f64>> {
+        grid()
+    }
+    fn huber_sum(&self, raw: &[f64], points: &[Point], delta: f64, g_raw: &mut [f64]) -> f64 {
+        huber_sum(raw, points, delta, g_raw)
+    }
+    fn plannable(&self) -> bool {
+        true
+    }
+    fn closed_optimum(&self, params: &[f64], c: f64) -> Option<(f64, f64)> {
+        let [_, a, b, alpha, beta] = params.try_into().ok()?;
+        Some(optimum(a, b, alpha, beta, c))
+    }
+    fn tied_exponents(&self) -> Option<(&'static str, &'static str)> {
+        Some(("alpha", "beta"))
+    }
+    fn derived(&self, params: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+        derived(params)
+    }
+}
+
+/// The compute-optimal (N, D) at C = 6ND (Hoffmann et al. 2022, eq. 4):
+/// G = (αA/(βB))^(1/(α+β)), N_opt = G (C/6)^(β/(α+β)), D_opt = G⁻¹ (C/6)^(α/(α+β)).
+pub(super) fn optimum(a: f64, b: f64, alpha: f64, beta: f64, c: f64) -> (f64, f64) {
+    let g = (alpha * a / (beta * b)).powf(1.0 / (alpha + beta));
+    let (ea, eb) = (beta / (alpha + beta), alpha / (alpha + beta));
+    (g * (c / 6.0).powf(ea), (c / 6.0).powf(eb) / g)
+}
+
+/// The compute-optimal exponents a = β/(α+β), b = α/(α+β) (N_opt ∝ C^a, D_opt ∝ C^b) and
+/// G = (αA/(βB))^(1/(α+β)) (Hoffmann et al. 2022, eq. 4), for every law with Chinchilla's
+/// A, B, α, β.
+pub(super) fn derived(p: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    let mut d = BTreeMap::new();
+    let get = |k: &str| p.get(k).copied().unwrap_or(f64::NAN);
+    let (a_, b_, al, be) = (get("A"), get("B"), get("alpha"), get("beta"));
+    d.insert("a".into(), be / (al + be));
+    d.insert("b".into(), al / (al + be));
+    d.insert("G".into(), (al * a_ / (be * b_)).powf(1.0 / (al + be)));
+    d
+}
 
 /// ln L and, when asked, its gradient with respect to [e, a, b, α, β].
 #[inline]
@@ -192,7 +265,6 @@ pub(super) fn grid() -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Form;
     use crate::simd::Level;
 
     /// Every build of the chunked loop against the plain per-point sum it replaced (glibc's
@@ -217,7 +289,8 @@ mod tests {
         for points in [&all[..], &all[..37]] {
             for raw in &raws {
                 let mut g_ref = [0.0; 5];
-                let v_ref = super::super::huber_sum::<5>(raw, points, 1e-3, &mut g_ref, eval);
+                let v_ref =
+                    super::super::huber_sum_per_point::<5>(raw, points, 1e-3, &mut g_ref, eval);
                 for level in Level::ALL.into_iter().filter(|l| l.supported()) {
                     let mut g = [0.0; 5];
                     let v = huber_sum_at(level, raw, points, 1e-3, &mut g);

@@ -20,9 +20,63 @@
 //! ([`chinchilla::huber_sum_chunked`]) on ln N′ and ln D′, which are computed per point as
 //! before (std `exp` and `ln`, and none at all for a run without repetition).
 
-use super::{N_FEATURES, Point, chinchilla, log_sum_exp};
-use crate::Observation;
+use super::{Form, LawForm, N_FEATURES, ParamSpec, Point, Transform, chinchilla, log_sum_exp, p};
 use crate::simd::fma_dispatch;
+use crate::{Observation, Result};
+use std::collections::BTreeMap;
+
+pub(super) const FORM: Form = Form(&DataConstrained);
+
+struct DataConstrained;
+
+impl LawForm for DataConstrained {
+    fn name(&self) -> &'static str {
+        "data-constrained"
+    }
+    fn formula(&self) -> &'static str {
+        "L = E + A/N'^alpha + B/D'^beta, N' and D' discounted for repetition (Muennighoff et al. 2023)"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        const P: [ParamSpec; 7] = {
+            let c = chinchilla::PARAMS;
+            [
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                p("R_N_star", Transform::Log),
+                p("R_D_star", Transform::Log),
+            ]
+        };
+        &P
+    }
+    fn point(&self, o: &Observation) -> Result<Point> {
+        Ok(Point::log_loss(features(o), o))
+    }
+    fn eval(&self, raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>) -> f64 {
+        eval(raw, x, grad)
+    }
+    fn grid(&self, _points: &[Point]) -> Vec<Vec<f64>> {
+        grid()
+    }
+    fn huber_sum(&self, raw: &[f64], points: &[Point], delta: f64, g_raw: &mut [f64]) -> f64 {
+        huber_sum(raw, points, delta, g_raw)
+    }
+    fn plannable(&self) -> bool {
+        true
+    }
+    /// R_N* and R_D* are held at Muennighoff et al.'s fitted values unless freed.
+    fn default_fixed(&self) -> &'static [(&'static str, f64)] {
+        &[("R_N_star", R_N_STAR), ("R_D_star", R_D_STAR)]
+    }
+    fn tied_exponents(&self) -> Option<(&'static str, &'static str)> {
+        Some(("alpha", "beta"))
+    }
+    fn derived(&self, params: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+        chinchilla::derived(params)
+    }
+}
 
 /// R_D*, the repetition half-life of data: Muennighoff et al. 2023, fitted value (eq. 5 and
 /// figure 3: about 15.4 epochs).
@@ -132,7 +186,6 @@ pub(super) fn grid() -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Form;
     use crate::simd::Level;
 
     /// Every build of the chunked loop against the plain per-point sum through [`eval`], on the
@@ -158,7 +211,8 @@ mod tests {
         for points in [&all[..], &all[..37]] {
             for raw in &raws {
                 let mut g_ref = [0.0; 7];
-                let v_ref = super::super::huber_sum::<7>(raw, points, 1e-3, &mut g_ref, eval);
+                let v_ref =
+                    super::super::huber_sum_per_point::<7>(raw, points, 1e-3, &mut g_ref, eval);
                 for level in Level::ALL.into_iter().filter(|l| l.supported()) {
                     let mut g = [0.0; 7];
                     let v = huber_sum_at(level, raw, points, 1e-3, &mut g);

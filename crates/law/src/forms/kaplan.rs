@@ -8,7 +8,104 @@
 //! Fitted in log space: ln L = α (ln X_c − ln X), or LSE(α (ln X_c − ln X), e) with e = ln E.
 //! Raw vector: [α, ln X_c] or [α, ln X_c, e].
 
-use super::{N_FEATURES, Point, log_sum_exp, product};
+use super::{
+    Form, LawForm, N_FEATURES, ParamSpec, Point, Transform, huber_sum_per_point, log_sum_exp, p,
+    product,
+};
+use crate::{Observation, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which variable a single-variable Kaplan law is a power of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KaplanVar {
+    /// Parameters N.
+    N,
+    /// Tokens D.
+    D,
+    /// FLOPs C.
+    C,
+}
+
+pub(super) const N: Form = form(KaplanVar::N, false);
+pub(super) const D: Form = form(KaplanVar::D, false);
+pub(super) const C: Form = form(KaplanVar::C, false);
+pub(super) const N_E: Form = form(KaplanVar::N, true);
+pub(super) const D_E: Form = form(KaplanVar::D, true);
+pub(super) const C_E: Form = form(KaplanVar::C, true);
+
+/// The law in `var`, with E when `irreducible`.
+pub(super) const fn form(var: KaplanVar, irreducible: bool) -> Form {
+    match (var, irreducible) {
+        (KaplanVar::N, false) => Form(&Kaplan { var: KaplanVar::N, irreducible: false }),
+        (KaplanVar::D, false) => Form(&Kaplan { var: KaplanVar::D, irreducible: false }),
+        (KaplanVar::C, false) => Form(&Kaplan { var: KaplanVar::C, irreducible: false }),
+        (KaplanVar::N, true) => Form(&Kaplan { var: KaplanVar::N, irreducible: true }),
+        (KaplanVar::D, true) => Form(&Kaplan { var: KaplanVar::D, irreducible: true }),
+        (KaplanVar::C, true) => Form(&Kaplan { var: KaplanVar::C, irreducible: true }),
+    }
+}
+
+/// L = (X_c/X)^α_X (+ E): six forms, one per variable with and without E.
+struct Kaplan {
+    var: KaplanVar,
+    irreducible: bool,
+}
+
+impl LawForm for Kaplan {
+    fn name(&self) -> &'static str {
+        match (self.var, self.irreducible) {
+            (KaplanVar::N, false) => "kaplan-n",
+            (KaplanVar::D, false) => "kaplan-d",
+            (KaplanVar::C, false) => "kaplan-c",
+            (KaplanVar::N, true) => "kaplan-n+E",
+            (KaplanVar::D, true) => "kaplan-d+E",
+            (KaplanVar::C, true) => "kaplan-c+E",
+        }
+    }
+    fn formula(&self) -> &'static str {
+        match (self.var, self.irreducible) {
+            (KaplanVar::N, false) => "L = (N_c/N)^alpha_N (Kaplan et al. 2020, eq. 1.1)",
+            (KaplanVar::D, false) => "L = (D_c/D)^alpha_D (Kaplan et al. 2020, eq. 1.2)",
+            (KaplanVar::C, false) => "L = (C_c/C)^alpha_C (Kaplan et al. 2020, eq. 1.3)",
+            (KaplanVar::N, true) => "L = E + (N_c/N)^alpha_N",
+            (KaplanVar::D, true) => "L = E + (D_c/D)^alpha_D",
+            (KaplanVar::C, true) => "L = E + (C_c/C)^alpha_C",
+        }
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        use Transform::{Identity, Log};
+        const KN: [ParamSpec; 3] = [p("alpha_N", Identity), p("N_c", Log), p("E", Log)];
+        const KD: [ParamSpec; 3] = [p("alpha_D", Identity), p("D_c", Log), p("E", Log)];
+        const KC: [ParamSpec; 3] = [p("alpha_C", Identity), p("C_c", Log), p("E", Log)];
+        let all = match self.var {
+            KaplanVar::N => &KN,
+            KaplanVar::D => &KD,
+            KaplanVar::C => &KC,
+        };
+        if self.irreducible { all } else { &all[..2] }
+    }
+    fn point(&self, o: &Observation) -> Result<Point> {
+        let x = match self.var {
+            KaplanVar::N => o.n.ln(),
+            KaplanVar::D => o.d.ln(),
+            KaplanVar::C => o.compute().ln(),
+        };
+        Ok(Point::log_loss([x, 0.0, 0.0, 0.0, 0.0, 0.0], o))
+    }
+    fn eval(&self, raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>) -> f64 {
+        eval(raw, x, self.irreducible, grad)
+    }
+    fn grid(&self, points: &[Point]) -> Vec<Vec<f64>> {
+        grid(points, self.irreducible)
+    }
+    fn huber_sum(&self, raw: &[f64], points: &[Point], delta: f64, g_raw: &mut [f64]) -> f64 {
+        if self.irreducible {
+            huber_sum_per_point::<3>(raw, points, delta, g_raw, |r, x, g| eval(r, x, true, g))
+        } else {
+            huber_sum_per_point::<2>(raw, points, delta, g_raw, |r, x, g| eval(r, x, false, g))
+        }
+    }
+}
 
 /// ln L and, when asked, its gradient with respect to the raw vector.
 #[inline]

@@ -11,9 +11,44 @@
 //! and ln, as Chinchilla's does (`chunked.rs`).
 
 use super::chunked::{DIRECT_LN_MAX, LANES, careful_add, huber_sum_careful};
-use super::{N_FEATURES, Point, log_sum_exp, product};
+use super::{Form, LawForm, N_FEATURES, ParamSpec, Point, Transform, log_sum_exp, p, product};
 use crate::fastmath;
 use crate::simd::{fma_dispatch, mul_add};
+use crate::{Observation, Result};
+
+pub(super) const FORM: Form = Form(&KaplanNd);
+
+struct KaplanNd;
+
+impl LawForm for KaplanNd {
+    fn name(&self) -> &'static str {
+        "kaplan-nd"
+    }
+    fn formula(&self) -> &'static str {
+        "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020, eq. 1.5)"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        use Transform::{Identity, Log};
+        const P: [ParamSpec; 4] =
+            [p("alpha_N", Identity), p("alpha_D", Identity), p("N_c", Log), p("D_c", Log)];
+        &P
+    }
+    fn point(&self, o: &Observation) -> Result<Point> {
+        Ok(Point::log_loss([o.n.ln(), o.d.ln(), 0.0, 0.0, 0.0, 0.0], o))
+    }
+    fn eval(&self, raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>) -> f64 {
+        eval(raw, x, grad)
+    }
+    fn grid(&self, _points: &[Point]) -> Vec<Vec<f64>> {
+        grid()
+    }
+    fn huber_sum(&self, raw: &[f64], points: &[Point], delta: f64, g_raw: &mut [f64]) -> f64 {
+        huber_sum(raw, points, delta, g_raw)
+    }
+    fn plannable(&self) -> bool {
+        true
+    }
+}
 
 /// ln L and, when asked, its gradient with respect to [α_N, α_D, ln N_c, ln D_c].
 #[inline]
@@ -142,7 +177,6 @@ pub(super) fn grid() -> Vec<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Form;
     use crate::simd::Level;
 
     /// Every build of the chunked loop against the plain per-point sum through [`eval`]: on
@@ -164,7 +198,8 @@ mod tests {
         for points in [&all[..], &all[..37]] {
             for raw in &raws {
                 let mut g_ref = [0.0; 4];
-                let v_ref = super::super::huber_sum::<4>(raw, points, 1e-3, &mut g_ref, eval);
+                let v_ref =
+                    super::super::huber_sum_per_point::<4>(raw, points, 1e-3, &mut g_ref, eval);
                 for level in Level::ALL.into_iter().filter(|l| l.supported()) {
                     let mut g = [0.0; 4];
                     let v = huber_sum_at(level, raw, points, 1e-3, &mut g);

@@ -9,7 +9,87 @@
 //! k < 0 when y falls as x grows (accuracy against loss). Fitted on y itself, not its log.
 //! Raw vector: [floor, ceiling, k, x0].
 
-use super::{N_FEATURES, Point, product};
+use super::{
+    Form, LawForm, N_FEATURES, ParamSpec, Point, Transform, huber_sum_per_point, p, product,
+};
+use crate::{Error, Observation, Result};
+use serde::{Deserialize, Serialize};
+
+/// What the sigmoid form uses as its predictor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigmoidAxis {
+    /// ln C, C in FLOPs.
+    Compute,
+    /// The loss column.
+    Loss,
+}
+
+pub(super) const COMPUTE: Form = Form(&Sigmoid(SigmoidAxis::Compute));
+pub(super) const LOSS: Form = Form(&Sigmoid(SigmoidAxis::Loss));
+
+/// The sigmoid against `axis`.
+pub(super) const fn form(axis: SigmoidAxis) -> Form {
+    match axis {
+        SigmoidAxis::Compute => COMPUTE,
+        SigmoidAxis::Loss => LOSS,
+    }
+}
+
+struct Sigmoid(SigmoidAxis);
+
+impl LawForm for Sigmoid {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            SigmoidAxis::Compute => "sigmoid",
+            SigmoidAxis::Loss => "sigmoid-loss",
+        }
+    }
+    fn formula(&self) -> &'static str {
+        match self.0 {
+            SigmoidAxis::Compute => "metric = floor + (ceiling - floor) sigmoid(k (ln C - x0))",
+            SigmoidAxis::Loss => "metric = floor + (ceiling - floor) sigmoid(k (loss - x0))",
+        }
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        use Transform::Identity;
+        const P: [ParamSpec; 4] =
+            [p("floor", Identity), p("ceiling", Identity), p("k", Identity), p("x0", Identity)];
+        &P
+    }
+    fn point(&self, o: &Observation) -> Result<Point> {
+        let x = match self.0 {
+            SigmoidAxis::Compute => o.compute().ln(),
+            SigmoidAxis::Loss => o.loss,
+        };
+        let target = o.metric.ok_or_else(|| {
+            Error::InvalidData(
+                "the sigmoid form needs a `metric` column (e.g. accuracy) on every row".into(),
+            )
+        })?;
+        Ok(Point { x: [x, 0.0, 0.0, 0.0, 0.0, 0.0], target })
+    }
+    fn eval(&self, raw: &[f64], x: &[f64; N_FEATURES], grad: Option<&mut [f64]>) -> f64 {
+        eval(raw, x, grad)
+    }
+    fn grid(&self, points: &[Point]) -> Vec<Vec<f64>> {
+        grid(points)
+    }
+    fn huber_sum(&self, raw: &[f64], points: &[Point], delta: f64, g_raw: &mut [f64]) -> f64 {
+        huber_sum_per_point::<4>(raw, points, delta, g_raw, eval)
+    }
+    fn predicts_loss(&self) -> bool {
+        false
+    }
+    /// The sigmoid is unchanged by swapping floor and ceiling and negating k, so the fit
+    /// reports floor ≤ ceiling (when both are free).
+    fn canonicalize(&self, raw: &mut [f64], is_free: &dyn Fn(usize) -> bool) {
+        if is_free(0) && is_free(1) && raw[0] > raw[1] {
+            raw.swap(0, 1);
+            raw[2] = -raw[2];
+        }
+    }
+}
 
 /// y and, when asked, its gradient with respect to [floor, ceiling, k, x0].
 #[inline]
