@@ -31,12 +31,11 @@ fn form_of(name: &str, irreducible: bool) -> PyResult<Form> {
     if !irreducible {
         return Ok(form);
     }
-    match form {
-        Form::Kaplan { var, .. } => Ok(Form::Kaplan { var, irreducible: true }),
-        f => Err(PyValueError::new_err(format!(
-            "irreducible applies to kaplan-n, kaplan-d and kaplan-c, not {f}"
-        ))),
-    }
+    form.with_irreducible().ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "irreducible applies to kaplan-n, kaplan-d and kaplan-c, not {form}"
+        ))
+    })
 }
 
 /// Approach 3 (or its form selection), as `isoflop fit` runs it. Returns the fit.
