@@ -45,3 +45,6 @@ python3 -m venv "$venv"
 # optimised and built by the Rust tests above) and installs it into the venv.
 (cd python && VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" maturin develop -q)
 "$venv/bin/python" -m pytest -q python/tests
+
+echo "== fuzz targets (each briefly from its kept corpus: a regression in a parser shows here)"
+bash fuzz/run.sh "${ISOFLOP_FUZZ_SECONDS:-25}"

@@ -1,11 +1,12 @@
 //! `isoflop`: scaling laws for language models, from measurement to plan.
 //!
 //! Each verb lives in its own file under `cmd/`; this file only parses and dispatches.
-//! Errors print their whole chain and exit with status 2 (bad input, missing file, refused
-//! option); nothing is left half-written, since every output file goes through
-//! [`output::write_atomic`].
+//! Errors print their whole chain (with `--json`, one JSON document on stdout: see
+//! [`failure`]) and exit with status 2 (bad input, missing file, refused option); nothing is
+//! left half-written, since every output file goes through [`output::write_atomic`].
 
 mod cmd;
+mod failure;
 mod format;
 mod output;
 mod sweep;
@@ -62,8 +63,12 @@ enum Command {
 
 fn main() {
     restore_default_sigpipe();
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `--json` is global: known before parsing succeeds, so usage errors honour it too.
+    let json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    let matches =
+        Cli::command().try_get_matches().unwrap_or_else(|e| failure::exit_on_usage_error(e, json));
+    let cli =
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| failure::exit_on_usage_error(e, json));
     let json = cli.json;
     let result = match cli.command {
         Command::Fit(a) => cmd::fit::run(a, json),
@@ -89,10 +94,7 @@ fn main() {
         Command::Finetune(a) => cmd::finetune::run(a, json),
     };
     if let Err(err) = result {
-        eprintln!("error: {err}");
-        for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
-        }
+        failure::print(&err, json);
         std::process::exit(2);
     }
 }

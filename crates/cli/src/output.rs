@@ -2,24 +2,15 @@
 // Used by the verbs as they are built; allowed until every helper has a caller.
 #![allow(dead_code)]
 
-use anyhow::{Context, Result};
-use std::io::Write;
+use anyhow::Result;
 use std::path::Path;
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file and a failure leaves the old file (or none) in place.
+/// Writes `bytes` to `path` atomically with isoflop-atomic: a reader never sees a
+/// half-written file, a failure leaves the old file (or none) and no temporary file, the new
+/// file gets the mode a plain create would give (a rewritten file keeps its own), and a target
+/// that is not a regular file (`/dev/stdout`, `/dev/full`) is written through, never replaced.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file().sync_all().ok();
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    isoflop_atomic::write(path, bytes)?;
     Ok(())
 }
 
@@ -27,6 +18,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// `s` safe to print on a terminal: control characters (ESC, CR, newlines, DEL, C1) and the
+/// bidirectional-override marks are written as Rust escapes (`\u{1b}`), so a run or sweep
+/// name imported from elsewhere cannot move the cursor, recolour or reorder the screen.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| if unsafe_char(c) { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect::<String>()
+        .into()
 }
 
 /// A count with thousands separators: `123,456,789`.
@@ -44,6 +52,14 @@ pub fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn printable_escapes_what_drives_a_terminal() {
+        assert_eq!(super::printable("l2d64-r20-s0"), "l2d64-r20-s0");
+        assert_eq!(super::printable("a\x1b[2Jb\r\n"), "a\\u{1b}[2Jb\\u{d}\\u{a}");
+        assert_eq!(super::printable("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(super::printable("naïve ✓"), "naïve ✓");
+    }
+
     #[test]
     fn thousands() {
         assert_eq!(super::thousands(124_439_808), "124,439,808");

@@ -15,6 +15,16 @@ pub enum Holdout {
     TopK(usize),
 }
 
+/// As the `fit` flags that ask for it: `--holdout-above-compute 1e18`, `--holdout-top 3`.
+impl std::fmt::Display for Holdout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holdout::AboveCompute(c) => write!(f, "--holdout-above-compute {c:e}"),
+            Holdout::TopK(k) => write!(f, "--holdout-top {k}"),
+        }
+    }
+}
+
 /// One held-out row: what the fit on the other rows predicted for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldOut {
@@ -62,10 +72,10 @@ pub fn split_holdout(
         if h { test.push(o.clone()) } else { train.push(o.clone()) }
     }
     if test.is_empty() {
-        return Err(Error::InvalidOption(format!("holdout {how:?} holds out no rows")));
+        return Err(Error::InvalidOption(format!("{how} holds out no rows")));
     }
     if train.is_empty() {
-        return Err(Error::InvalidOption(format!("holdout {how:?} leaves no rows to fit on")));
+        return Err(Error::InvalidOption(format!("{how} leaves no rows to fit on")));
     }
     Ok((train, test))
 }
@@ -87,4 +97,19 @@ pub fn evaluate_holdout(fit: &Fit, test: &[Observation]) -> Vec<HeldOut> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_flag_not_the_rust_value() {
+        let obs: Vec<Observation> =
+            (1..=4).map(|i| Observation::new(1e6 * i as f64, 2e7, 3.0)).collect();
+        let e = split_holdout(&obs, Holdout::TopK(0)).unwrap_err().to_string();
+        assert_eq!(e, "invalid option: --holdout-top 0 holds out no rows");
+        let e = split_holdout(&obs, Holdout::TopK(9)).unwrap_err().to_string();
+        assert!(e.contains("--holdout-top 9 leaves no rows"), "{e}");
+    }
 }

@@ -41,26 +41,16 @@ pub(crate) fn render_svg<P: Plot>(plot: &P) -> Result<String> {
     Ok(svg)
 }
 
-/// Renders `plot` as a PNG at `path` (through a temporary file and a rename, so a reader
-/// never sees half a picture). Drawn at twice the SVG's size for sharp text.
+/// Renders `plot` as a PNG at `path` (the caller stages it: see `write`). Drawn at twice the
+/// SVG's size for sharp text.
 pub(crate) fn render_png<P: Plot>(plot: &P, path: &Path) -> Result<()> {
     font::ensure_registered();
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("chart.png");
-    let tmp = dir.join(format!(".{name}.{}.tmp.png", std::process::id()));
-    let result = (|| {
-        let (w, h) = P::SIZE;
-        // Twice the SVG's size; the drawing code scales fonts and strokes with the area.
-        let root = BitMapBackend::new(&tmp, (w * 2, h * 2)).into_drawing_area();
-        plot.draw(&root).map_err(|e| plot_err::<P>(&*e))?;
-        root.present().map_err(|e| plot_err::<P>(&e))?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    let (w, h) = P::SIZE;
+    // Twice the SVG's size; the drawing code scales fonts and strokes with the area.
+    let root = BitMapBackend::new(path, (w * 2, h * 2)).into_drawing_area();
+    plot.draw(&root).map_err(|e| plot_err::<P>(&*e))?;
+    root.present().map_err(|e| plot_err::<P>(&e))?;
+    Ok(())
 }
 
 fn plot_err<P: Plot>(e: &dyn std::fmt::Display) -> Error {

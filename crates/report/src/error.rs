@@ -15,7 +15,7 @@ pub enum Error {
         message: String,
     },
     /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -23,6 +23,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The report or a chart could not be written (the cause is the source).
+    #[error(transparent)]
+    Write(#[from] isoflop_atomic::Error),
     /// The input has nothing to report.
     #[error("nothing to report: {0}")]
     Empty(String),

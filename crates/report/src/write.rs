@@ -1,12 +1,13 @@
 //! Drawing every chart and writing the report: `report.html` plus one PNG per chart beside
-//! it (`report-isoflop.png`, …). Each file is written to a temporary name and renamed, so an
-//! interrupted report never leaves half a file behind.
+//! it (`report-isoflop.png`, …). Every file is staged under a temporary name first and all
+//! are renamed into place at the end (isoflop-atomic), so an interrupted or failed report
+//! leaves neither half a file nor temporary files nor charts without their page.
 
 use crate::chart::{Plot, render_png, render_svg};
 use crate::charts::{compute, isoflop, law, optimal, residuals};
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
-use std::io::Write;
+use isoflop_atomic::StagedFile;
 use std::path::{Path, PathBuf};
 
 /// What [`write_report`] wrote.
@@ -107,6 +108,10 @@ pub fn write_report(input: &ReportInput, html: &Path) -> Result<Written> {
     let dir = html.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
     let stem = html.file_stem().and_then(|s| s.to_str()).unwrap_or("report").to_string();
+    // The page is staged first, so a target that cannot be written (a directory) is refused
+    // before any chart is drawn.
+    let mut page = StagedFile::new(html)?;
+    let mut staged = Vec::new();
     let mut written =
         Written { html: html.to_path_buf(), pngs: vec![], charts: vec![], missing: vec![] };
     let mut figs = Vec::new();
@@ -119,28 +124,16 @@ pub fn write_report(input: &ReportInput, html: &Path) -> Result<Written> {
         let svg = draw(id, input, None)?.unwrap_or_default();
         let png_name = format!("{stem}-{id}.png");
         let png_path = dir.join(&png_name);
-        draw(id, input, Some(&png_path))?;
+        let png = StagedFile::new(&png_path)?;
+        draw(id, input, Some(png.tmp_path()))?;
+        staged.push(png);
         written.pngs.push(png_path);
         written.charts.push(id);
         figs.push(Figure { id, title, caption, svg: Ok(svg), png: Some(png_name) });
     }
-    let doc = document(input, &figs);
-    write_atomic(html, doc.as_bytes())?;
+    page.write_all(document(input, &figs).as_bytes())?;
+    // The charts, then the page that shows them.
+    staged.push(page);
+    isoflop_atomic::commit_all(staged)?;
     Ok(written)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report.html");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    std::fs::rename(&tmp, path).map_err(io)
 }

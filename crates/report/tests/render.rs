@@ -186,3 +186,30 @@ fn missing_parts_are_said_not_drawn() {
     let e = write_report(&empty, &dir.path().join("r.html")).unwrap_err();
     assert!(e.to_string().contains("no runs"), "{e}");
 }
+
+#[test]
+fn a_report_that_cannot_be_saved_leaves_nothing_behind() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // `-o <directory>`: refused before a chart is drawn; no PNG, no temporary file.
+    let taken = dir.path().join("report.html");
+    std::fs::create_dir(&taken).unwrap();
+    let e = write_report(&synthetic(), &taken).unwrap_err();
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["report.html"], "left behind: {names:?}");
+
+    // Written files get the mode of a plain create; a rewritten page keeps its own.
+    let html = dir.path().join("r.html");
+    let w = write_report(&synthetic(), &html).unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::File::create(&plain).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for p in w.pngs.iter().chain([&html]) {
+        assert_eq!(mode(p), mode(&plain), "{}", p.display());
+    }
+    std::fs::set_permissions(&html, std::fs::Permissions::from_mode(0o640)).unwrap();
+    write_report(&synthetic(), &html).unwrap();
+    assert_eq!(mode(&html), 0o640);
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// SQLite refused an operation; `context` says which.
-    #[error("run store {path}: {context}: {source}")]
+    #[error("run store {path}: {context}")]
     Sqlite {
         /// The database file.
         path: PathBuf,

@@ -12,7 +12,6 @@
 use crate::{Error, NamedTensor, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The checkpoint's file name inside a checkpoint directory.
@@ -36,6 +35,14 @@ pub struct Checkpoint {
 /// The checkpoint path of a directory.
 pub fn checkpoint_path(dir: &Path) -> PathBuf {
     dir.join(CHECKPOINT_FILE)
+}
+
+/// An atomic write's failure as this crate's I/O error (its cause kept as the source).
+fn atomic_err(path: &Path, e: isoflop_atomic::Error) -> Error {
+    match e {
+        isoflop_atomic::Error::Io { source, .. } => Error::io(path, source),
+        other => ck_err(path, other.to_string()),
+    }
 }
 
 fn ck_err(path: &Path, message: impl Into<String>) -> Error {
@@ -69,18 +76,11 @@ impl Checkpoint {
         meta.insert("isoflop.adam_step".to_string(), self.adam_step.to_string());
         let buf = safetensors::serialize(views, Some(meta))
             .map_err(|e| ck_err(&path, format!("cannot serialise: {e}")))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        tmp.write_all(&buf).map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+        // Atomic, with the mode a plain create gives (isoflop-atomic).
+        isoflop_atomic::write(&path, &buf).map_err(|e| atomic_err(&path, e))?;
         // The human-readable copy is a convenience: its failure does not fail the checkpoint.
         if let Ok(pretty) = serde_json::to_string_pretty(&self.state) {
-            let json = dir.join("checkpoint.json");
-            if let Ok(mut t) = tempfile::NamedTempFile::new_in(dir)
-                && t.write_all(pretty.as_bytes()).is_ok()
-            {
-                let _ = t.persist(json);
-            }
+            let _ = isoflop_atomic::write(&dir.join("checkpoint.json"), pretty.as_bytes());
         }
         Ok(())
     }

@@ -45,7 +45,11 @@ impl GptConfig {
             || self.vocab == 0
             || self.context == 0
         {
-            return Err(Error::InvalidConfig(format!("every size must be positive, got {self:?}")));
+            return Err(Error::InvalidConfig(format!(
+                "every size must be positive, got n_layer = {}, d_model = {}, n_head = {}, \
+                 vocab = {}, context = {}",
+                self.n_layer, self.d_model, self.n_head, self.vocab, self.context
+            )));
         }
         if !self.d_model.is_multiple_of(self.n_head) {
             return Err(Error::InvalidConfig(format!(

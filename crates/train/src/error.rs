@@ -65,20 +65,37 @@ pub enum Error {
     /// A compression that cannot be done as asked (a bad method, scheme or sparsity).
     #[error("compression: {0}")]
     InvalidCompress(String),
-    /// An I/O error on a named path.
-    #[error("{}: {source}", path.display())]
+    /// A run whose model, optimizer state and activations would not fit in the memory the
+    /// machine has available: refused before anything is allocated.
+    #[error(
+        "{run} needs about {need_gib:.1} GiB of memory ({detail}) but {available_gib:.1} GiB \
+         is available (MemAvailable, /proc/meminfo): train a smaller model, or a smaller batch"
+    )]
+    OutOfMemory {
+        /// The run (its directory) or the model.
+        run: String,
+        /// Estimated bytes, as GiB (2^30 bytes).
+        need_gib: f64,
+        /// Available bytes, as GiB.
+        available_gib: f64,
+        /// What the estimate is made of.
+        detail: String,
+    },
+    /// An I/O error on a named path. The cause is part of the message and deliberately not
+    /// the error's `source()`, so a printer of the whole chain shows it once.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The path being read or written.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), error: source }
     }
 }
 

@@ -68,11 +68,17 @@ pub fn shape_for_params(n: f64) -> Result<GptConfig> {
 
 /// The shape of the fine family nearest `n` parameters for a vocabulary and context: the
 /// nearest in log space, or among those within [`SIZE_TOLERANCE`] of `n` the one whose aspect
-/// ratio is nearest [`ASPECT`].
+/// ratio is nearest [`ASPECT`]. A budget past the largest shape by more than
+/// [`SIZE_TOLERANCE`] is refused, as are a zero context or vocabulary (named as such).
 pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<GptConfig> {
     if !(n.is_finite() && n > 0.0) {
         return Err(Error::InvalidConfig(format!(
             "a parameter budget must be positive and finite, got {n}"
+        )));
+    }
+    if context == 0 || vocab == 0 {
+        return Err(Error::InvalidConfig(format!(
+            "context {context} and vocabulary {vocab} must both be at least 1"
         )));
     }
     // Scores: the size miss in units of the tolerance (0 inside it), then the aspect's miss.
@@ -97,7 +103,21 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
             }
         }
     }
-    let cfg = best.expect("MAX_RUNG ≥ 1").1;
+    let ((size_miss, _), cfg) = best.expect("MAX_RUNG ≥ 1");
+    // Past the family's largest shape (1e30) the nearest would be a far smaller model than
+    // asked for: refuse rather than snap to the end of the range. Below the smallest the
+    // smallest is taken: IsoFLOP designs spread their sizes around a centre and may reach
+    // under it, and the run records the count it really has.
+    let nearest = cfg.shape().params().total as f64;
+    if size_miss > 0.0 && nearest < n {
+        return Err(Error::InvalidConfig(format!(
+            "no model of the ladder's family has about {n:e} parameters (within {:.0}%): the \
+             largest has {nearest} ({} layers × d_model {}, vocab {vocab}, context {context})",
+            SIZE_TOLERANCE * 100.0,
+            cfg.n_layer,
+            cfg.d_model
+        )));
+    }
     GptConfig::new(cfg.n_layer, cfg.d_model, heads_for_width(cfg.d_model), vocab, context)
 }
 
@@ -165,6 +185,12 @@ mod tests {
         let tiny = shape_for_params(1.0).unwrap();
         assert_eq!((tiny.n_layer, tiny.d_model), (1, 8));
         assert!(shape_for_params(0.0).is_err());
+        // Past the largest shape: refused, not snapped to it.
+        let e = shape_for_params(1e30).unwrap_err().to_string();
+        assert!(e.contains("1e30 parameters") && e.contains("largest has"), "{e}");
+        assert!(shape_for_params(3e10).is_ok());
+        let e = shape_for_params_with(1e5, 256, 0).unwrap_err().to_string();
+        assert!(e.contains("context 0"), "{e}");
         assert!(shape_for_params(f64::NAN).is_err());
     }
 

@@ -38,6 +38,7 @@ mod init;
 pub mod kernels;
 pub mod ladder;
 mod measure;
+mod memory;
 pub mod metrics;
 mod schedule;
 pub mod split;
@@ -64,6 +65,10 @@ pub use init::{INIT_STD, init_weights};
 pub use kernels::KernelEngine;
 pub use measure::{
     FLOP_CONVENTION, measured_peak_flops, peak_memory_bytes, threads, train_flops_per_token,
+};
+pub use memory::{
+    available_memory, check_memory, check_memory_with, check_model_memory, model_memory,
+    train_memory,
 };
 pub use schedule::{FINAL_LR_RATIO, LrSchedule};
 pub use tokenizer::{Tokenizer, TokenizerKind};

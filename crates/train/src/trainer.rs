@@ -248,6 +248,11 @@ pub(crate) fn evaluate(
     Ok((sum / count as f64) as f32)
 }
 
+/// The name of the first loss that is not finite, if any.
+fn non_finite(losses: &[(&'static str, Option<f32>)]) -> Option<&'static str> {
+    losses.iter().find(|(_, l)| l.is_some_and(|l| !l.is_finite())).map(|(name, _)| *name)
+}
+
 /// Bits per byte of a loss in nats/token on a split of `tokens` tokens and `bytes` bytes.
 pub fn bits_per_byte(loss: f64, tokens: u64, bytes: u64) -> f64 {
     loss * tokens as f64 / (bytes as f64 * std::f64::consts::LN_2)
@@ -287,6 +292,8 @@ pub fn train(
             cfg.seq
         )));
     }
+    // Refused here rather than aborted by a failed allocation inside the engine.
+    crate::memory::check_memory(cfg)?;
     let mut engine = make_engine(&cfg.engine, cfg.model, cfg.seed, cfg.device)?;
     let mut state = LoopState {
         config: cfg.clone(),
@@ -402,6 +409,11 @@ pub fn train(
                 Some(o) => Some(evaluate(engine.as_mut(), o, seq, rows, cfg.eval_tokens)?),
                 None => None,
             };
+            if let Some(why) = non_finite(&[("validation", Some(val)), ("OOD", ood)]) {
+                status = RunStatus::Diverged;
+                reason = Some(format!("non-finite {why} loss at step {}", state.step));
+                break;
+            }
             state.curve.push(CurvePoint {
                 tokens: state.tokens,
                 step: state.step,
@@ -443,6 +455,7 @@ pub fn train(
     }
 
     let mut report_losses = (None, None, None);
+    let mut finals = None;
     if status == RunStatus::Done {
         let n = cfg.final_eval_tokens;
         let val = evaluate(engine.as_mut(), &data.val, seq, rows, n)?;
@@ -451,6 +464,16 @@ pub fn train(
             Some(o) => Some(evaluate(engine.as_mut(), o, seq, rows, n)?),
             None => None,
         };
+        let losses = [("validation", Some(val)), ("test", Some(test)), ("OOD", ood)];
+        match non_finite(&losses) {
+            Some(why) => {
+                status = RunStatus::Diverged;
+                reason = Some(format!("non-finite final {why} loss at step {}", state.step));
+            }
+            None => finals = Some((val, test, ood)),
+        }
+    }
+    if let Some((val, test, ood)) = finals {
         // A resumed run that had already finished re-scores its last point; otherwise the
         // final point carries the mean training loss since the previous evaluation.
         let previous = state.curve.last().filter(|p| p.step == state.step).cloned();

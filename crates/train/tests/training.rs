@@ -209,6 +209,19 @@ fn divergence_and_early_stopping() {
     assert!(r.val_loss.is_none() && r.bits_per_byte.is_none());
     assert!(r.reason.unwrap().contains("step"));
 
+    // A learning rate so large the weights overflow: the loss turns NaN or infinite, which
+    // is a divergence (with a report), not an engine failure. Both engines.
+    for engine in ["kernels", "candle"] {
+        let mut blown = config(model, 60 * 256, 256, 1e38);
+        blown.warmup_steps = 0;
+        blown.engine = engine.into();
+        let r = train(&blown, &data, &mut |_| {}, &AtomicBool::new(false))
+            .unwrap_or_else(|e| panic!("{engine}: a NaN loss failed the run: {e}"));
+        assert_eq!(r.status, RunStatus::Diverged, "{engine}: {:?}", r.reason);
+        assert!(r.reason.as_deref().unwrap_or("").contains("non-finite"), "{:?}", r.reason);
+        assert!(r.val_loss.is_none());
+    }
+
     // A learning rate too small to move the weights never improves the val loss.
     let mut still = config(model, 60 * 256, 256, 1e-12);
     still.eval_points = 8;

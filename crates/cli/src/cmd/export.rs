@@ -6,7 +6,7 @@
 //! C = 6·N·tokens), the input of approach 1. Runs that failed or diverged are left out with
 //! a warning naming them: they are not results.
 
-use crate::output::write_atomic;
+use crate::output::{print_json, printable, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
 use std::io::Write;
@@ -118,11 +118,13 @@ pub fn warn_left_out(other: &[Run]) {
         .iter()
         .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Diverged))
         .map(|r| {
-            format!("{}/{} ({}: {})", r.sweep, r.key, r.status, r.reason.as_deref().unwrap_or("?"))
+            let reason = r.reason.as_deref().unwrap_or("?");
+            format!("{}/{} ({}: {})", r.sweep, r.key, r.status, reason)
         })
         .collect();
     if !bad.is_empty() {
-        eprintln!("warning: left out {} failed or diverged run(s): {}", bad.len(), bad.join("; "));
+        let list = printable(&bad.join("; ")).into_owned();
+        eprintln!("warning: left out {} failed or diverged run(s): {list}", bad.len());
     }
     let unfinished = other.iter().filter(|r| !r.status.is_final()).count();
     if unfinished > 0 {
@@ -159,8 +161,15 @@ pub fn render(rows: &[Row], format: Format, curves: bool) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Runs `isoflop export`.
-pub fn run(args: Args, _json: bool) -> Result<()> {
+/// The rows as JSON objects, columns in order.
+fn json_rows(rows: &[Row]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    rows.iter().map(|row| row.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()).collect()
+}
+
+/// Runs `isoflop export`. With `--json` the observations are one JSON document on stdout
+/// (`{"db", "sweep", "curves", "rows": [...]}`), or with `-o` the file is written as asked and
+/// the document says what was written.
+pub fn run(args: Args, json: bool) -> Result<()> {
     let format = match (args.format, &args.output) {
         (Some(f), _) => f,
         (None, Some(p)) => match p.extension().and_then(|e| e.to_str()) {
@@ -183,11 +192,32 @@ pub fn run(args: Args, _json: bool) -> Result<()> {
             args.sweep.as_ref().map(|s| format!(" in sweep {s}")).unwrap_or_default()
         );
     }
+    if json && args.output.is_none() {
+        return print_json(&serde_json::json!({
+            "db": args.db,
+            "sweep": args.sweep,
+            "curves": args.curves,
+            "rows": json_rows(&rows),
+        }));
+    }
     let bytes = render(&rows, format, args.curves)?;
     match &args.output {
         Some(path) => {
             write_atomic(path, &bytes)?;
-            eprintln!("wrote {} rows to {}", rows.len(), path.display());
+            if json {
+                let format = match format {
+                    Format::Csv => "csv",
+                    Format::Jsonl => "jsonl",
+                };
+                print_json(&serde_json::json!({
+                    "db": args.db,
+                    "output": path,
+                    "format": format,
+                    "rows": rows.len(),
+                }))?;
+            } else {
+                eprintln!("wrote {} rows to {}", rows.len(), path.display());
+            }
         }
         None => std::io::stdout().write_all(&bytes).context("cannot write to stdout")?,
     }

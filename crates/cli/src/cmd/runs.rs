@@ -1,6 +1,6 @@
 //! `isoflop runs`: list the runs in the run store.
 
-use crate::output::print_json;
+use crate::output::{print_json, printable};
 use crate::sweep::plan::short;
 use anyhow::Result;
 use isoflop_store::{RunFilter, RunStatus, Store};
@@ -36,15 +36,15 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         println!(
             "{:>4}  {:<14} {:<24} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8}  {}",
             r.id,
-            r.sweep,
-            r.key,
+            printable(&r.sweep),
+            printable(&r.key),
             r.status,
             short(r.params),
             short(r.tokens),
             short(r.flops),
             r.metrics.loss.map_or("–".into(), |l| format!("{l:.4}")),
             r.metrics.wall_seconds.map_or("–".into(), |w| format!("{w:.1}")),
-            r.reason.as_deref().unwrap_or("")
+            printable(r.reason.as_deref().unwrap_or(""))
         );
     }
     let count = |s: RunStatus| runs.iter().filter(|r| r.status == s).count();

@@ -117,6 +117,10 @@ fn count(v: f64, flag: &str) -> Result<u64> {
 
 /// The model shape from --params and/or --layers/--d-model/--heads.
 fn resolve_shape(a: &Args, vocab: usize) -> Result<GptConfig> {
+    // The context first: the ladder needs one, and its error must not be blamed on --params.
+    if a.context == 0 {
+        bail!("--context 0: a row must hold at least 1 token");
+    }
     let base = match a.params {
         Some(n) => Some(ladder::shape_for_params_with(n, vocab, a.context).context("--params")?),
         None => None,

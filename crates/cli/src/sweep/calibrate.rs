@@ -32,6 +32,9 @@ pub struct RunEstimate {
 
 /// Measures the training speed of `cfg` on `threads` threads with `engine`.
 pub fn measure(engine: &str, cfg: GptConfig, threads: usize, rows: usize) -> Result<f64> {
+    // A model the memory cannot hold is refused here, not aborted by a failed allocation.
+    let what = format!("calibrating {} layers × d_model {}", cfg.n_layer, cfg.d_model);
+    isoflop_train::check_model_memory(&cfg, rows, cfg.context, &what)?;
     let mut e: Box<dyn Engine> = match engine {
         "kernels" => Box::new(KernelEngine::new(cfg, 0, threads)?),
         _ => isoflop_train::make_engine(engine, cfg, 0, Device::Cpu)?,

@@ -164,9 +164,8 @@ impl KernelEngine {
         if train {
             self.has_grads = true;
         }
-        if !loss.is_finite() {
-            return Err(err(format!("loss is {loss}: the model diverged")));
-        }
+        // A non-finite loss is returned as it is: whether the run diverged is the trainer's
+        // call (it records `diverged`, with a report), not an engine failure.
         Ok(loss)
     }
 
