@@ -48,6 +48,14 @@ pub enum Error {
     /// No start of the optimiser reached a finite objective.
     #[error("fit failed: {0}")]
     FitFailed(String),
+    /// A saved fit (fit.json) that is inconsistent or out of range, so it cannot be used.
+    #[error("{}{message}", origin.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    InvalidFit {
+        /// The file it was read from, when it was read from one.
+        origin: Option<PathBuf>,
+        /// What disagrees.
+        message: String,
+    },
 }
 
 /// Result with this crate's [`Error`].

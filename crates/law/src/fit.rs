@@ -109,7 +109,8 @@ impl FitOptions {
         Stopping { max_iters: self.max_iters, tol_grad: self.tol_grad, tol_cost: self.tol_cost }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the options' own ranges.
+    pub(crate) fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidOption(m));
         if !(self.huber_delta > 0.0 && self.huber_delta.is_finite()) {
             return bad(format!("huber delta must be > 0, got {}", self.huber_delta));
@@ -162,6 +163,7 @@ pub struct Fit {
     /// Root mean square of fit-space residuals (ln-loss for loss laws).
     pub rmse_log: f64,
     /// Coefficient of determination on the fit-space target (ln-loss for loss laws).
+    #[serde(deserialize_with = "crate::fit_file::null_as_nan")]
     pub r2: f64,
     /// Residual per row, target − prediction in fit space, in input order.
     pub residuals: Vec<f64>,
@@ -191,7 +193,7 @@ pub struct Fit {
 
 /// Fits `opts.form` to `obs` (with a bootstrap when `opts.bootstrap > 0`).
 pub fn fit(obs: &[Observation], opts: &FitOptions) -> Result<Fit> {
-    opts.validate()?;
+    opts.check()?;
     let points = points_of(opts.form, obs)?;
     let layout = opts.layout()?;
     if points.len() < layout.n_free() {

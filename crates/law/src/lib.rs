@@ -37,6 +37,7 @@ mod bootstrap;
 mod error;
 pub mod fastmath;
 mod fit;
+mod fit_file;
 mod forms;
 mod holdout;
 mod huber;

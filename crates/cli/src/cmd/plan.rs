@@ -40,10 +40,7 @@ pub struct Args {
 
 /// Reads a fit.json, naming the file in every error.
 pub fn load_fit(path: &Path) -> Result<Fit> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read fit {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a fit saved by `isoflop fit -o`", path.display()))
+    Ok(Fit::load(path)?)
 }
 
 /// Parses a positive quantity with an optional k/M/B/G/T suffix (7B = 7e9), naming the flag.
