@@ -33,7 +33,7 @@ impl Fit {
             |message: String| Error::InvalidFit { origin: origin.map(Path::to_path_buf), message };
         let fit: Fit = serde_json::from_str(text).map_err(|e| {
             invalid(format!(
-                "not a fit saved by `isoflop fit -o` (line {}, column {}: {e})",
+                "this is not a fit saved by `isoflop fit -o` (line {}, column {}: {e})",
                 e.line(),
                 e.column()
             ))
