@@ -20,10 +20,14 @@ fn ok(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("one JSON document")
 }
 
+/// A refusal: exit 2 and, since these calls pass `--json`, one JSON error document on stdout
+/// (`{"error", "causes", …}`) whose text names each of `want`.
 fn refused(o: &Output, want: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(o.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("one JSON error document on stdout ({e}); stderr: {stderr}"));
+    let err = format!("{} {}", doc["error"].as_str().expect("an error message"), doc["causes"]);
     for w in want {
         assert!(err.contains(w), "wanted {w:?} in:\n{err}");
     }

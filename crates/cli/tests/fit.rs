@@ -190,7 +190,7 @@ fn every_bad_input_is_refused_with_its_position() {
     );
     refused(
         &["plan", "--fit", &d.join("nofit.json").to_string_lossy(), "--compute", "1e21"],
-        "cannot read fit",
+        "cannot load fit",
     );
     let kn = d.join("kn.json");
     let (code, _, err) = isoflop(&["fit", &path, "--form", "kaplan-n", "-o", kn.to_str().unwrap()]);

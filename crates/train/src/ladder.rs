@@ -89,12 +89,17 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
     };
     // The count does not depend on the heads: search with one, give the winner its heads.
     let mut best: Option<((f64, f64), GptConfig)> = None;
+    // The family's largest shape, for refusing budgets past the end of the range.
+    let mut largest: Option<(f64, GptConfig)> = None;
     for layers in 1..=MAX_RUNG {
         let widths = (ASPECT_RANGE.0 * layers..=ASPECT_RANGE.1 * layers).step_by(WIDTH_STEP);
         for d in widths {
             let cfg = GptConfig::new(layers, d, 1, vocab, context)?;
             let total = cfg.shape().params().total as f64;
             let s = score(&cfg, total);
+            if largest.as_ref().is_none_or(|(t, _)| total > *t) {
+                largest = Some((total, cfg));
+            }
             if best.as_ref().is_none_or(|(b, _)| s.0 < b.0 || (s.0 == b.0 && s.1 < b.1)) {
                 best = Some((s, cfg));
             }
@@ -103,19 +108,20 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
             }
         }
     }
-    let ((size_miss, _), cfg) = best.expect("MAX_RUNG ≥ 1");
-    // Past the family's largest shape (1e30) the nearest would be a far smaller model than
-    // asked for: refuse rather than snap to the end of the range. Below the smallest the
-    // smallest is taken: IsoFLOP designs spread their sizes around a centre and may reach
-    // under it, and the run records the count it really has.
-    let nearest = cfg.shape().params().total as f64;
-    if size_miss > 0.0 && nearest < n {
+    let cfg = best.expect("MAX_RUNG ≥ 1").1;
+    // Past the family's largest shape (by more than the tolerance) the nearest would be a far
+    // smaller model than asked for: refuse rather than snap to the end of the range. Between
+    // shapes, and below the smallest, the nearest is taken: IsoFLOP designs spread their
+    // sizes around a centre and may reach under the family, and the run records the count
+    // it really has.
+    let (top, top_cfg) = largest.expect("MAX_RUNG ≥ 1");
+    if n > top * (1.0 + SIZE_TOLERANCE) {
         return Err(Error::InvalidConfig(format!(
             "no model of the ladder's family has about {n:e} parameters (within {:.0}%): the \
-             largest has {nearest} ({} layers × d_model {}, vocab {vocab}, context {context})",
+             largest has {top} ({} layers × d_model {}, vocab {vocab}, context {context})",
             SIZE_TOLERANCE * 100.0,
-            cfg.n_layer,
-            cfg.d_model
+            top_cfg.n_layer,
+            top_cfg.d_model
         )));
     }
     GptConfig::new(cfg.n_layer, cfg.d_model, heads_for_width(cfg.d_model), vocab, context)
@@ -189,6 +195,9 @@ mod tests {
         let e = shape_for_params(1e30).unwrap_err().to_string();
         assert!(e.contains("1e30 parameters") && e.contains("largest has"), "{e}");
         assert!(shape_for_params(3e10).is_ok());
+        // Between two small shapes (6,008 and the next), none within 15%: the nearest, not
+        // a refusal (the quick demo's smallest size sits in such a gap).
+        assert!(shape_for_params(7.9e3).is_ok());
         let e = shape_for_params_with(1e5, 256, 0).unwrap_err().to_string();
         assert!(e.contains("context 0"), "{e}");
         assert!(shape_for_params(f64::NAN).is_err());

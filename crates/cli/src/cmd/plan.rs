@@ -40,7 +40,7 @@ pub struct Args {
 
 /// Reads a fit.json, naming the file in every error.
 pub fn load_fit(path: &Path) -> Result<Fit> {
-    Ok(Fit::load(path)?)
+    Fit::load(path).with_context(|| format!("cannot load fit {}", path.display()))
 }
 
 /// Parses a positive quantity with an optional k/M/B/G/T suffix (7B = 7e9), naming the flag.
