@@ -8,7 +8,7 @@
 //! and the index label when the frame has one) and the column.
 
 use crate::errors;
-use isoflop_law::{ColumnNames, Observation, read_observations, sha256_file};
+use isoflop_law::{ColumnNames, Observation, read_observation_file};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -61,12 +61,12 @@ pub fn read_file(
     names: &Bound<'_, PyDict>,
 ) -> PyResult<Observations> {
     let cols = column_names(names)?;
-    let (rows, sha) = py
-        .detach(|| {
-            Ok::<_, isoflop_law::Error>((read_observations(&path, &cols)?, sha256_file(&path)?))
-        })
-        .map_err(errors::law)?;
-    Ok(Observations { rows, input: Some(path.display().to_string()), sha256: Some(sha) })
+    let file = py.detach(|| read_observation_file(&path, &cols)).map_err(errors::law)?;
+    Ok(Observations {
+        rows: file.rows,
+        input: Some(path.display().to_string()),
+        sha256: Some(file.sha256),
+    })
 }
 
 /// One column's values, when the frame has it.

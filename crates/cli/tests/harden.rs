@@ -236,3 +236,114 @@ fn a_run_that_cannot_train_never_blocks_the_others() {
     let v: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(v["skipped"].as_u64(), Some(2), "{v}");
 }
+
+/// Degenerate data (issue 15 item 10): every such fit either exits 0 saying which
+/// parameters the data cannot identify, with a fit.json that `predict` reads, or exits 2
+/// saying why and writes nothing; never a silent fit, never a file its own tools refuse.
+#[test]
+fn degenerate_data_never_gives_a_fit_its_tools_refuse() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let rows = |f: &dyn Fn(usize) -> (f64, f64, f64)| {
+        let mut s = String::from("N,D,loss\n");
+        for i in 0..20 {
+            let (n, d, l) = f(i);
+            s += &format!("{n:e},{d:e},{l}\n");
+        }
+        s
+    };
+    let law = |n: f64, d: f64| 1.7 + 400.0 / n.powf(0.34) + 400.0 / d.powf(0.28);
+    let cases: Vec<(&str, String)> = vec![
+        ("identical", rows(&|_| (1e8, 2e9, 3.0))),
+        (
+            "huge",
+            rows(&|i| {
+                (1e290 * (1 + i % 4) as f64, 1e295 * (1 + i / 4) as f64, 2.0 + i as f64 * 1e-3)
+            }),
+        ),
+        (
+            "tiny",
+            rows(&|i| {
+                (1e-290 * (1 + i % 4) as f64, 1e-280 * (1 + i / 4) as f64, 2.0 + i as f64 * 1e-3)
+            }),
+        ),
+        ("constant-loss", rows(&|i| (1e7 * (1 + i % 4) as f64, 1e9 * (1 + i / 4) as f64, 3.0))),
+        (
+            "constant-n",
+            rows(&|i| (1e8, 1e9 * 1.3f64.powi(i as i32), law(1e8, 1e9 * 1.3f64.powi(i as i32)))),
+        ),
+    ];
+    for (name, text) in cases {
+        let input = dir.join(format!("{name}.csv"));
+        std::fs::write(&input, text).unwrap();
+        let out = dir.join(format!("{name}.json"));
+        let o = isoflop_in(dir, &fit_args(input.to_str().unwrap(), out.to_str().unwrap()));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        match o.status.code() {
+            Some(0) => {
+                assert!(stderr.contains("cannot identify"), "{name}: a silent fit: {stderr}");
+                let p = isoflop_in(
+                    dir,
+                    &[
+                        "predict",
+                        "--fit",
+                        out.to_str().unwrap(),
+                        "--params",
+                        "1e9",
+                        "--tokens",
+                        "2e10",
+                    ],
+                );
+                ok(&p);
+            }
+            Some(2) => {
+                assert!(
+                    stderr.contains("cannot identify") || stderr.contains("unusable"),
+                    "{name}: {stderr}"
+                );
+                assert!(!out.exists(), "{name}: a refused fit left {}", out.display());
+            }
+            other => panic!("{name}: exit {other:?}: {stderr}"),
+        }
+    }
+}
+
+/// `fit` reads its input once (issue 15 item 14): a FIFO is fitted rather than waited on
+/// forever, and the recorded sha256 is that of the bytes fitted.
+#[test]
+fn fit_reads_its_input_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = std::fs::read_to_string(example()).unwrap();
+    let fifo = dir.join("obs.csv");
+    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let writer = {
+        let (fifo, text) = (fifo.clone(), text.clone());
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    let out = dir.join("f.json");
+    let mut child = common::cmd(dir, &fit_args(fifo.to_str().unwrap(), out.to_str().unwrap()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A second open of the FIFO would block with no writer: give it ample time, then fail.
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("fit on a FIFO did not finish: it reads its input twice");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    writer.join().unwrap();
+    assert!(status.success());
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let p = std::process::Command::new("sha256sum").arg(example()).output().unwrap();
+    let want = String::from_utf8_lossy(&p.stdout).split_whitespace().next().unwrap().to_string();
+    assert_eq!(f["input_sha256"].as_str(), Some(want.as_str()));
+}

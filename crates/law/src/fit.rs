@@ -189,6 +189,11 @@ pub struct Fit {
     /// Form selection that chose this fit's form, when it was chosen by `select`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<crate::Selection>,
+    /// Parameters (or combinations) the rows cannot identify: the fit found *an* optimum,
+    /// but others predict these rows as well (see the `identify` module). Empty when all are
+    /// identified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Fits `opts.form` to `obs` (with a bootstrap when `opts.bootstrap > 0`).
@@ -210,6 +215,30 @@ pub fn fit(obs: &[Observation], opts: &FitOptions) -> Result<Fit> {
     fit.starts = starts.len();
     let tol = 1e-6 * fit.objective.abs().max(1e-12);
     fit.starts_at_best = values.iter().filter(|v| (**v - fit.objective).abs() <= tol).count();
+    fit.warnings = crate::identify::unidentified(
+        opts.form,
+        &points,
+        &layout,
+        &fit.raw_of(&fit.param_vector()),
+    );
+    // A fit that its own loader would refuse (a parameter or derived value that is not
+    // finite, as degenerate data can give) is an error here, with what the data lacks, rather
+    // than a file that `predict` and `plan` cannot read.
+    if let Err(e) = fit.validate() {
+        let why = match fit.warnings.is_empty() {
+            true => String::new(),
+            false => format!("; the data cannot identify {}", fit.warnings.join("; ")),
+        };
+        let e = match e {
+            Error::InvalidFit { message, .. } => message,
+            other => other.to_string(),
+        };
+        return Err(Error::FitFailed(format!(
+            "form {} fitted to {} rows gives an unusable law ({e}){why}",
+            opts.form,
+            obs.len()
+        )));
+    }
     if opts.bootstrap > 0 {
         crate::bootstrap::attach(&mut fit, obs)?;
     }
@@ -354,6 +383,7 @@ fn assemble(
         bootstrap: None,
         holdout: None,
         selection: None,
+        warnings: Vec::new(),
     };
     fit.derived = derived_of(form, &fit.params);
     Ok(fit)

@@ -147,7 +147,10 @@ impl Fit {
             let Some(&want) = derived.get(name) else {
                 return bad(format!("`derived` has `{name}`, which form {form} does not derive"));
             };
-            if !v.is_finite() || (v - want).abs() > DERIVED_RTOL * want.abs() {
+            if !v.is_finite() {
+                return bad(format!("derived `{name}` = {v} is not finite"));
+            }
+            if (v - want).abs() > DERIVED_RTOL * want.abs() {
                 return bad(format!(
                     "derived `{name}` = {v} disagrees with the parameters, which give {want}"
                 ));

@@ -218,6 +218,15 @@ impl Layout {
         }
     }
 
+    /// The free coordinate that moves raw parameter `i` (`None` when it is fixed; the two
+    /// members of a tied pair share one).
+    pub(crate) fn free_index(&self, i: usize) -> Option<usize> {
+        match self.slots[i] {
+            Slot::Free(j) => Some(j),
+            Slot::Fixed(_) => None,
+        }
+    }
+
     /// Whether raw parameter `i` is free (not fixed).
     pub(crate) fn is_free(&self, i: usize) -> bool {
         matches!(self.slots[i], Slot::Free(_))

@@ -41,6 +41,7 @@ mod fit_file;
 mod forms;
 mod holdout;
 mod huber;
+mod identify;
 mod layout;
 mod objective;
 mod observation;
@@ -59,6 +60,8 @@ pub use forms::{
 pub use holdout::{HeldOut, Holdout, evaluate_holdout, split_holdout};
 pub use huber::{HOFFMANN_DELTA, huber, huber_grad};
 pub use objective::Reduction;
-pub use observation::{ColumnNames, Observation, read_observations, sha256_file};
+pub use observation::{
+    ColumnNames, Observation, ObservationFile, read_observation_file, read_observations,
+};
 pub use plan::Plan;
 pub use select::{Candidate, CandidateScore, SelectOptions, Selection, select};

@@ -97,39 +97,71 @@ impl Default for ColumnNames {
     }
 }
 
+impl ColumnNames {
+    /// Every column name the reader looks for.
+    fn all(&self) -> [&str; 9] {
+        [
+            &self.n,
+            &self.d,
+            &self.loss,
+            &self.c,
+            &self.u,
+            &self.run,
+            &self.step,
+            &self.tokens,
+            &self.metric,
+        ]
+    }
+}
+
+/// A file of observations read once: its rows and the sha256 of the very bytes they were
+/// parsed from (read twice, a FIFO would hang and a file rewritten in between would be
+/// recorded with the hash of bytes that were never fitted).
+#[derive(Debug, Clone)]
+pub struct ObservationFile {
+    /// The validated rows, in file order.
+    pub rows: Vec<Observation>,
+    /// Lowercase hex sha256 of the file's bytes, recorded in every saved fit.
+    pub sha256: String,
+}
+
 /// Reads observations from a CSV or JSONL file, validating every value. When the file has
 /// no D column but has C, D is taken as C / (6N).
 ///
-/// Rejected, with file, line and column named: a missing required column, a non-numeric
-/// value, NaN or infinity, N or D ≤ 0, loss ≤ 0, C or U ≤ 0, an empty file.
+/// Rejected, with file, line and column named: a missing required column, a column named
+/// twice, a key given twice in one JSON object, a non-numeric value, NaN or infinity, N or
+/// D ≤ 0 (given or derived), loss ≤ 0, C or U ≤ 0, an empty file. A UTF-8 byte-order mark
+/// is skipped in either format.
 pub fn read_observations(path: &Path, cols: &ColumnNames) -> Result<Vec<Observation>> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    Ok(read_observation_file(path, cols)?.rows)
+}
+
+/// [`read_observations`] with the sha256 of the bytes read, from one read of the file.
+pub fn read_observation_file(path: &Path, cols: &ColumnNames) -> Result<ObservationFile> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let rows = match ext.as_str() {
-        "csv" => read_csv(path, cols)?,
-        "jsonl" | "ndjson" => {
-            let text = std::fs::read_to_string(path).map_err(io)?;
-            read_jsonl(path, &text, cols)?
-        }
-        _ => {
-            return Err(Error::InvalidData(format!(
-                "{}: unknown extension `{ext}`: expected .csv or .jsonl",
-                path.display()
-            )));
-        }
+    if !matches!(ext.as_str(), "csv" | "jsonl" | "ndjson") {
+        return Err(Error::InvalidData(format!(
+            "{}: unknown extension `{ext}`: expected .csv or .jsonl",
+            path.display()
+        )));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(&bytes);
+    let rows = if ext == "csv" {
+        read_csv(path, body, cols)?
+    } else {
+        let text = std::str::from_utf8(body).map_err(|e| {
+            let line = 1 + body[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            parse_err(path, line, "-", "the line is not valid UTF-8".into())
+        })?;
+        read_jsonl(path, text, cols)?
     };
     if rows.is_empty() {
         return Err(Error::InvalidData(format!("{}: no data rows", path.display())));
     }
-    Ok(rows)
-}
-
-/// The lowercase hex sha256 of a file's bytes, recorded in every saved fit.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let digest = Sha256::digest(&bytes);
-    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(ObservationFile { rows, sha256: digest.iter().map(|b| format!("{b:02x}")).collect() })
 }
 
 /// Which fields a row gives, before validation.
@@ -176,7 +208,9 @@ fn finish_row(
     let n = check_positive(path, line, &cols.n, need(r.n, &cols.n)?, "N (parameters)")?;
     let c = opt(r.c, &cols.c, "C (FLOPs)")?;
     let d = match (r.d, c) {
-        (None, Some(c)) if !has_d => c / (6.0 * n),
+        (None, Some(c)) if !has_d => {
+            check_positive(path, line, &cols.c, c / (6.0 * n), "D derived as C/(6N)")?
+        }
         (d, _) => check_positive(path, line, &cols.d, need(d, &cols.d)?, "D (tokens)")?,
     };
     let loss = check_positive(path, line, &cols.loss, need(r.loss, &cols.loss)?, "loss")?;
@@ -220,18 +254,41 @@ fn parse_number(path: &Path, line: usize, column: &str, text: &str) -> Result<Op
         .map_err(|_| parse_err(path, line, column, format!("`{t}` is not a number")))
 }
 
-fn read_csv(path: &Path, cols: &ColumnNames) -> Result<Vec<Observation>> {
-    let file = std::fs::File::open(path)
-        .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(file);
+fn read_csv(path: &Path, bytes: &[u8], cols: &ColumnNames) -> Result<Vec<Observation>> {
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(bytes);
     let csv_err = |e: csv::Error| {
         let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
         match e.into_kind() {
             csv::ErrorKind::Io(source) => Error::Io { path: path.to_path_buf(), source },
-            kind => parse_err(path, line, "-", format!("malformed CSV: {kind:?}")),
+            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => parse_err(
+                path,
+                line,
+                "-",
+                format!(
+                    "malformed CSV: the row has {len} fields but the header has {expected_len}"
+                ),
+            ),
+            csv::ErrorKind::Utf8 { err, .. } => parse_err(
+                path,
+                line,
+                "-",
+                format!("malformed CSV: field {} is not valid UTF-8", err.field() + 1),
+            ),
+            _ => parse_err(path, line, "-", "malformed CSV".into()),
         }
     };
     let headers: Vec<String> = rdr.headers().map_err(csv_err)?.iter().map(str::to_string).collect();
+    // A column named twice would silently give one of its two values.
+    for want in cols.all() {
+        if headers.iter().filter(|h| *h == want).count() > 1 {
+            return Err(parse_err(
+                path,
+                1,
+                want,
+                format!("the header names column `{want}` more than once"),
+            ));
+        }
+    }
     let find = |name: &str| headers.iter().position(|h| h == name);
     let required = |name: &str| {
         find(name).ok_or_else(|| Error::MissingColumn {
@@ -282,11 +339,17 @@ fn read_jsonl(path: &Path, text: &str, cols: &ColumnNames) -> Result<Vec<Observa
         if l.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(l)
-            .map_err(|e| parse_err(path, line, "-", format!("malformed JSON: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| parse_err(path, line, "-", "expected a JSON object".into()))?;
+        let obj = match serde_json::from_str::<UniqueKeys>(l) {
+            Ok(UniqueKeys(Ok(obj))) => obj,
+            Ok(UniqueKeys(Err(key))) => {
+                return Err(parse_err(path, line, &key, format!("key `{key}` is given twice")));
+            }
+            Err(e) if e.is_data() => {
+                return Err(parse_err(path, line, "-", "expected a JSON object".into()));
+            }
+            Err(e) => return Err(parse_err(path, line, "-", format!("malformed JSON: {e}"))),
+        };
+        let obj = &obj;
         let num = |col: &str, required: bool| -> Result<Option<f64>> {
             match obj.get(col) {
                 None | Some(serde_json::Value::Null) if required => Err(Error::MissingColumn {
@@ -324,6 +387,37 @@ fn read_jsonl(path: &Path, text: &str, cols: &ColumnNames) -> Result<Vec<Observa
     Ok(out)
 }
 
+/// A JSON object whose keys are all distinct, or the first key given twice (serde_json's own
+/// map keeps the last value of a repeated key without a word).
+struct UniqueKeys(std::result::Result<serde_json::Map<String, serde_json::Value>, String>);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> std::result::Result<UniqueKeys, M::Error> {
+                let mut out = serde_json::Map::new();
+                let mut twice = None;
+                while let Some((k, v)) = m.next_entry::<String, serde_json::Value>()? {
+                    if out.contains_key(&k) && twice.is_none() {
+                        twice = Some(k.clone());
+                    }
+                    out.insert(k, v);
+                }
+                Ok(UniqueKeys(twice.map_or(Ok(out), Err)))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +450,70 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn rough_edges_are_refused_or_read_alike() {
+        let cols = ColumnNames::default();
+        // A column named twice would give one of its values silently.
+        let (_d, p) = write("dup.csv", "N,D,loss,loss\n1e6,2e7,3.5,9\n");
+        let e = read_observations(&p, &cols).unwrap_err().to_string();
+        assert!(e.contains("dup.csv:1: column `loss`") && e.contains("more than once"), "{e}");
+        let (_d, p) = write("dup.jsonl", "{\"N\":1e6,\"D\":2e7,\"loss\":3.5,\"loss\":9}\n");
+        let e = read_observations(&p, &cols).unwrap_err().to_string();
+        assert!(e.contains("dup.jsonl:1: column `loss`") && e.contains("given twice"), "{e}");
+        // A byte-order mark is skipped in both formats.
+        let (_d, p) = write("bom.csv", "\u{feff}N,D,loss\n1e6,2e7,3.5\n");
+        assert_eq!(read_observations(&p, &cols).unwrap()[0].loss, 3.5);
+        let (_d, p) = write("bom.jsonl", "\u{feff}{\"N\":1e6,\"D\":2e7,\"loss\":3.5}\n");
+        assert_eq!(read_observations(&p, &cols).unwrap()[0].loss, 3.5);
+        // A short row says so in words, not in Rust's debug text.
+        let (_d, p) = write("short.csv", "N,D,loss\n1e6,2e7\n");
+        let e = read_observations(&p, &cols).unwrap_err().to_string();
+        assert!(e.contains("short.csv:2") && e.contains("2 fields but the header has 3"), "{e}");
+        assert!(!e.contains("UnequalLengths"), "{e}");
+        // D derived as C/(6N) is checked like a given D (here it underflows to 0).
+        let (_d, p) = write("derived.csv", "N,C,loss\n1e300,1e-300,3\n");
+        let e = read_observations(&p, &cols).unwrap_err().to_string();
+        assert!(e.contains("derived.csv:2: column `C`: D derived as C/(6N) must be > 0"), "{e}");
+        // Not an object, and not JSON, are told apart.
+        let (_d, p) = write("arr.jsonl", "[1, 2]\n");
+        let e = read_observations(&p, &cols).unwrap_err().to_string();
+        assert!(e.contains("arr.jsonl:1") && e.contains("expected a JSON object"), "{e}");
+    }
+
+    #[test]
+    fn rows_and_hash_come_from_one_read() {
+        let text = "N,D,loss\n1e6,2e7,3.5\n";
+        let (_d, p) = write("h.csv", text);
+        let f = read_observation_file(&p, &ColumnNames::default()).unwrap();
+        let want: String =
+            Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!((f.rows.len(), f.sha256), (1, want));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_read_once() {
+        // Reading the file a second time to hash it would block forever on a FIFO.
+        let dir = tempfile_dir::Dir::new();
+        let p = dir.0.join("fifo.csv");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string and a mode.
+        assert_eq!(unsafe { libc_mkfifo(c.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let p = p.clone();
+            std::thread::spawn(move || std::fs::write(p, "N,D,loss\n1e6,2e7,3.5\n").unwrap())
+        };
+        let f = read_observation_file(&p, &ColumnNames::default()).unwrap();
+        writer.join().unwrap();
+        assert_eq!(f.rows.len(), 1);
+    }
+
+    #[cfg(unix)]
+    unsafe extern "C" {
+        #[link_name = "mkfifo"]
+        fn libc_mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_law::{
     Candidate, ColumnNames, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, approaches,
-    evaluate_holdout, fit, read_observations, select, sha256_file, split_holdout,
+    evaluate_holdout, fit, read_observation_file, select, split_holdout,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,9 @@ pub struct Args {
     /// The input as messages name it: DATA, or `<db>#<sweep>`.
     #[arg(skip)]
     pub data: PathBuf,
+    /// sha256 of the input file's bytes, from the same read that gave the rows.
+    #[arg(skip)]
+    pub data_sha256: Option<String>,
     /// With --sweep: the run store to read the observations from.
     #[arg(long, default_value = "isoflop.db")]
     pub db: PathBuf,
@@ -146,7 +149,9 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
         }
         None => {
             args.data = args.data_file.clone().expect("clap requires DATA without --sweep");
-            read_observations(&args.data, &cols)?
+            let file = read_observation_file(&args.data, &cols)?;
+            args.data_sha256 = Some(file.sha256);
+            file.rows
         }
     };
     match args.approach {
@@ -303,7 +308,8 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     let mut f = fit(&train, &opts)
         .with_context(|| format!("fitting {} to {}", form, args.data.display()))?;
     f.input = Some(args.data.display().to_string());
-    f.input_sha256 = if args.sweep.is_some() { None } else { Some(sha256_file(&args.data)?) };
+    f.input_sha256 = args.data_sha256.clone();
+    warn_unidentified(&f);
     if let Some(test) = &test {
         f.holdout = Some(evaluate_holdout(&f, test));
     }
@@ -332,7 +338,8 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         f.intervals = isoflop_law::intervals_of(&f);
     }
     f.input = Some(args.data.display().to_string());
-    f.input_sha256 = if args.sweep.is_some() { None } else { Some(sha256_file(&args.data)?) };
+    f.input_sha256 = args.data_sha256.clone();
+    warn_unidentified(&f);
     save(args, &f)?;
     if json {
         return print_json(&f);
@@ -426,6 +433,14 @@ fn print_fit(f: &Fit, data: &Path, saved: Option<&Path>) {
     }
     if let Some(p) = saved {
         println!("saved {}", p.display());
+    }
+}
+
+/// Says on stderr which parameters the rows cannot identify (the fit keeps them in
+/// `warnings`): the numbers are an optimum, not the optimum.
+fn warn_unidentified(f: &Fit) {
+    for w in &f.warnings {
+        eprintln!("warning: the data cannot identify {w}");
     }
 }
 

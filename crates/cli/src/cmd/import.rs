@@ -10,7 +10,7 @@
 
 use crate::output::print_json;
 use anyhow::{Context, Result, bail};
-use isoflop_law::{ColumnNames, Observation, read_observations, sha256_file};
+use isoflop_law::{ColumnNames, Observation, read_observation_file};
 use isoflop_store::{CurvePoint, Metrics, NewRun, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -80,7 +80,8 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         loss: args.loss_col.clone(),
         ..ColumnNames::default()
     };
-    let obs = read_observations(&args.file, &cols)?;
+    let file = read_observation_file(&args.file, &cols)?;
+    let obs = file.rows;
     let sweep = match &args.sweep {
         Some(s) => s.clone(),
         None => args
@@ -97,7 +98,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     if sweep.is_empty() {
         bail!("--sweep: give a name for the imported runs");
     }
-    let sha = sha256_file(&args.file)?;
+    let sha = file.sha256;
     let runs: Vec<(NewRun, Metrics, Vec<CurvePoint>)> = group(&obs)
         .into_iter()
         .map(|(key, o, curve)| {
