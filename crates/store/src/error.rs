@@ -58,6 +58,50 @@ pub enum Error {
         /// What was attempted.
         action: &'static str,
     },
+    /// A SQLite file (or some other file) that is not isoflop's run store; it is never
+    /// adopted or modified.
+    #[error(
+        "{0} is not an isoflop run store (it has no isoflop tables); give another --db, or \
+         remove the file if it is yours and empty"
+    )]
+    NotAStore(PathBuf),
+    /// A run that another live process is training.
+    #[error("run {id} ({key}) is being trained by another process ({owner}); not claimed")]
+    Claimed {
+        /// Run id.
+        id: i64,
+        /// Run key within its sweep.
+        key: String,
+        /// The owner recorded by the process that holds it.
+        owner: String,
+    },
+    /// An import whose run keys clash with runs trained in the sweep.
+    #[error(
+        "run store {path}: sweep {sweep:?} already has trained runs with the keys {keys}; \
+         importing would replace them and delete their curves (pass --replace-trained to do so)"
+    )]
+    ImportClash {
+        /// The database file.
+        path: PathBuf,
+        /// The sweep imported into.
+        sweep: String,
+        /// The clashing keys, comma-separated.
+        keys: String,
+    },
+    /// A sweep rerun with a spec that differs from the one its runs were planned with.
+    #[error(
+        "run store {path}: sweep {sweep:?} was planned with a different spec ({changes}); its \
+         runs would not match the new settings. Restore the spec, or pass --new-version to \
+         keep the old runs as a former version and start a fresh one"
+    )]
+    SpecChanged {
+        /// The database file.
+        path: PathBuf,
+        /// The sweep name.
+        sweep: String,
+        /// What changed: `key: old → new`, semicolon-separated.
+        changes: String,
+    },
     /// A value read back from the store that cannot be decoded.
     #[error("run store {path}: corrupt value in {what}: {message}")]
     Corrupt {

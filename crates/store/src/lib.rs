@@ -32,8 +32,10 @@
 
 mod curve;
 mod error;
+mod owner;
 mod run;
 mod schema;
+mod spec_diff;
 mod status;
 mod store;
 

@@ -247,30 +247,57 @@ impl Store {
     }
 
     /// Claims a pending (or interrupted `running`) run for training: sets `running`, the
-    /// host, version and checkpoint directory, and counts the attempt. Final runs are refused
-    /// with [`Error::BadTransition`], which is what keeps a finished run from being trained twice.
+    /// host, version, checkpoint directory and this handle's owner, and counts the attempt.
+    /// Final runs are refused with [`Error::BadTransition`], which is what keeps a finished run
+    /// from being trained twice; a run `running` under another live owner (a process on this
+    /// host that still exists, or any process on another host) is refused with
+    /// [`Error::Claimed`], whatever run directories the two processes use. A run whose owner
+    /// is dead (killed, say) is recovered. Check and update are one `BEGIN IMMEDIATE`
+    /// transaction, so two claimers never both win.
     pub fn claim(&self, id: i64, host: &str, version: &str, checkpoint: &str) -> Result<Run> {
         let t = now();
-        let n = self
-            .conn
-            .execute(
-                "UPDATE runs SET status = 'running', reason = NULL, host = ?2, version = ?3,
-                    checkpoint = ?4, attempts = attempts + 1,
-                    started_at = COALESCE(started_at, ?5), updated_at = ?5
-                 WHERE id = ?1 AND status IN ('pending', 'running')",
-                params![id, host, version, checkpoint, t],
-            )
+        let err = self.err("cannot claim run");
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(self.err("cannot claim run"))?;
+        let row: Option<(String, String, Option<String>)> = tx
+            .query_row("SELECT key, status, owner FROM runs WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
             .map_err(self.err("cannot claim run"))?;
-        let run = self.run(id)?;
-        if n == 0 {
-            return Err(Error::BadTransition {
-                id,
-                key: run.key,
-                status: run.status.to_string(),
-                action: "claim it for training",
-            });
+        let (key, status, owner) = row.ok_or(Error::UnknownRun(id))?;
+        let ours = owner.as_deref() == Some(self.owner.as_str());
+        if status == "running" && !ours && crate::owner::is_alive(owner.as_deref()) {
+            return Err(Error::Claimed { id, key, owner: owner.unwrap_or_default() });
         }
-        Ok(run)
+        if status != "pending" && status != "running" {
+            return Err(Error::BadTransition { id, key, status, action: "claim it for training" });
+        }
+        tx.execute(
+            "UPDATE runs SET status = 'running', reason = NULL, host = ?2, version = ?3,
+                checkpoint = ?4, attempts = attempts + 1, owner = ?6, heartbeat = ?5,
+                started_at = COALESCE(started_at, ?5), updated_at = ?5
+             WHERE id = ?1",
+            params![id, host, version, checkpoint, t, self.owner],
+        )
+        .map_err(self.err("cannot claim run"))?;
+        tx.commit().map_err(err)?;
+        self.run(id)
+    }
+
+    /// Puts the sweep's `failed` runs back to `pending` so the next `sweep run` trains them
+    /// again (from their checkpoints where they have one). Returns how many.
+    pub fn retry_failed(&self, sweep_id: i64) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'pending', updated_at = ?2
+                 WHERE sweep_id = ?1 AND status = 'failed'",
+                params![sweep_id, now()],
+            )
+            .map_err(self.err("cannot retry failed runs"))
     }
 
     /// Puts a running run back to `pending` (interrupted cleanly; it resumes from its
@@ -384,15 +411,18 @@ impl Store {
     }
 
     /// Stores runs made elsewhere as finished runs of sweep `sweep` (created if needed), with
-    /// their curves, in one transaction. A key already in the sweep is replaced, so importing
-    /// the same file twice leaves one copy of each run. Returns the number of runs stored.
+    /// their curves, all in one transaction (the sweep's spec included). A key already
+    /// imported into the sweep is replaced, so importing the same file twice leaves one copy of
+    /// each run. A key of a run trained here is refused with [`Error::ImportClash`] naming the
+    /// keys, unless `replace_trained`; the spec of a sweep with trained runs is kept (it is
+    /// what planned them) unless `replace_trained`. Returns the number of runs stored.
     pub fn import(
         &mut self,
         sweep: &str,
         spec: &serde_json::Value,
         runs: &[(NewRun, Metrics, Vec<CurvePoint>)],
+        replace_trained: bool,
     ) -> Result<usize> {
-        let sweep = self.upsert_sweep(sweep, spec)?;
         let t = now();
         let path = self.path.clone();
         let err = |source| Error::Sqlite {
@@ -400,11 +430,50 @@ impl Store {
             context: "cannot import runs".into(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        tx.execute(
+            "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT(name) DO NOTHING",
+            params![sweep, spec.to_string(), t],
+        )
+        .map_err(err)?;
+        let sweep_id: i64 = tx
+            .query_row("SELECT id FROM sweeps WHERE name = ?1", [sweep], |r| r.get(0))
+            .map_err(err)?;
+        let trained: Vec<String> = {
+            let mut stmt = tx
+                .prepare("SELECT key FROM runs WHERE sweep_id = ?1 AND source != 'import'")
+                .map_err(err)?;
+            stmt.query_map([sweep_id], |r| r.get(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                .map_err(err)?
+        };
+        let clash: Vec<&str> = runs
+            .iter()
+            .map(|r| r.0.key.as_str())
+            .filter(|k| trained.iter().any(|t| t == k))
+            .collect();
+        if !clash.is_empty() && !replace_trained {
+            return Err(Error::ImportClash {
+                path: self.path.clone(),
+                sweep: sweep.to_string(),
+                keys: clash.join(", "),
+            });
+        }
+        if trained.is_empty() || replace_trained {
+            tx.execute(
+                "UPDATE sweeps SET spec = ?2, updated_at = ?3 WHERE id = ?1",
+                params![sweep_id, spec.to_string(), t],
+            )
+            .map_err(err)?;
+        }
         for (r, m, curve) in runs {
             tx.execute(
                 "DELETE FROM runs WHERE sweep_id = ?1 AND key = ?2",
-                params![sweep.id, r.key],
+                params![sweep_id, r.key],
             )
             .map_err(err)?;
             tx.execute(
@@ -414,7 +483,7 @@ impl Store {
                  VALUES (?1, ?2, 'done', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
                     ?15, ?16, 'import', ?17, ?17)",
                 params![
-                    sweep.id,
+                    sweep_id,
                     r.key,
                     r.config.to_string(),
                     r.params,

@@ -62,6 +62,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, tokens)
     );
     "#,
+    // Version 2: who trains a running run. `owner` is `host pid start-time token` of the
+    // claiming process (see `owner.rs`), `heartbeat` the Unix seconds of its last claim; a run
+    // that is `running` under a live owner cannot be claimed by another process.
+    r#"
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN heartbeat REAL;
+    "#,
 ];
 
 /// The newest schema version this build knows.
@@ -72,13 +79,31 @@ pub(crate) fn version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
-/// Applies every migration above the file's version, each in its own transaction.
-pub(crate) fn migrate(conn: &mut Connection, from: u32) -> rusqlite::Result<()> {
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
-        tx.commit()?;
+/// Whether the file holds isoflop's tables (or nothing at all, so it can become a store).
+/// Returns `(has_any_table, has_sweeps_table)`.
+pub(crate) fn tables(conn: &Connection) -> rusqlite::Result<(bool, bool)> {
+    conn.query_row(
+        "SELECT COUNT(*) > 0, COALESCE(SUM(name = 'sweeps'), 0) > 0 FROM sqlite_master
+         WHERE type = 'table'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// Applies every migration above the file's version inside one `BEGIN IMMEDIATE`
+/// transaction that re-reads the version first: of two processes opening a new store at
+/// once, the second waits for the first's write lock and then finds nothing left to do.
+/// Returns the version found under the lock (the caller refuses one that is too new).
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found = version(&tx)?;
+    if found >= SCHEMA_VERSION {
+        return Ok(found);
     }
-    Ok(())
+    for sql in &MIGRATIONS[found as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(found)
 }

@@ -88,8 +88,14 @@ fn import_replaces_by_key() {
     let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
     let m = Metrics { loss: Some(3.0), ..Default::default() };
     let runs = vec![(new_run("x", 1e4), m.clone(), curve()), (new_run("y", 2e4), m, vec![])];
-    assert_eq!(store.import("ext", &serde_json::json!({"file": "a.csv"}), &runs).unwrap(), 2);
-    assert_eq!(store.import("ext", &serde_json::json!({"file": "a.csv"}), &runs).unwrap(), 2);
+    assert_eq!(
+        store.import("ext", &serde_json::json!({"file": "a.csv"}), &runs, false).unwrap(),
+        2
+    );
+    assert_eq!(
+        store.import("ext", &serde_json::json!({"file": "a.csv"}), &runs, false).unwrap(),
+        2
+    );
     let all = store.runs(&RunFilter::default()).unwrap();
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|r| r.status == RunStatus::Done && r.source == "import"));

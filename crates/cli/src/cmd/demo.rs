@@ -62,6 +62,8 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         runs_dir: None,
         max_runs: None,
         quiet: args.quiet,
+        new_version: false,
+        retry_failed: false,
         layout: args.layout.clone(),
     };
     let outcome = run_spec(&spec, &run_args, json)?;

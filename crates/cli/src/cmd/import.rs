@@ -35,6 +35,10 @@ pub struct Args {
     /// Name of the loss column.
     #[arg(long, default_value = "loss")]
     pub loss_col: String,
+    /// Replace runs trained by `isoflop sweep run` that have the same keys (their curves are
+    /// deleted) and the sweep's spec; without it such an import is refused.
+    #[arg(long)]
+    pub replace_trained: bool,
 }
 
 /// Groups observations into runs: (key, final observation, curve).
@@ -122,7 +126,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     let mut store = Store::open(&args.db)?;
     let spec = serde_json::json!({ "imported_from": args.file, "sha256": sha, "rows": obs.len() });
     let n = store
-        .import(&sweep, &spec, &runs)
+        .import(&sweep, &spec, &runs, args.replace_trained)
         .with_context(|| format!("cannot import {}", args.file.display()))?;
     if json {
         print_json(&serde_json::json!({

@@ -70,6 +70,14 @@ pub struct RunArgs {
     /// No progress bar or per-run lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The spec changed since the sweep's runs were planned: keep the old sweep and its runs
+    /// as `NAME@v1` (`@v2`, …) and start a fresh sweep under the name (without this flag a
+    /// changed spec is refused, naming what changed).
+    #[arg(long)]
+    pub new_version: bool,
+    /// Train the sweep's failed runs again (diverged runs stay: divergence is a result).
+    #[arg(long)]
+    pub retry_failed: bool,
     #[command(flatten)]
     pub layout: Layout,
 }
@@ -110,6 +118,12 @@ fn print_outcome(o: &SweepOutcome) {
          interrupted, in {:.1} s",
         o.sweep, o.planned, o.skipped, o.done, o.diverged, o.failed, o.interrupted, o.wall_seconds
     );
+    if o.held_elsewhere > 0 {
+        println!("{} run(s) left to another process that is training them", o.held_elsewhere);
+    }
+    if o.retried > 0 {
+        println!("{} failed run(s) retried", o.retried);
+    }
 }
 
 fn options(layout: &Layout, db: PathBuf, runs_dir: Option<PathBuf>) -> RunOptions {
@@ -131,6 +145,8 @@ fn options(layout: &Layout, db: PathBuf, runs_dir: Option<PathBuf>) -> RunOption
         threads_per_run: layout.threads_per_run,
         max_runs: None,
         progress: true,
+        new_version: false,
+        retry_failed: false,
     }
 }
 
@@ -168,6 +184,8 @@ pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutco
     let runs = plan(spec)?;
     let mut opts = options(&a.layout, a.db.clone(), a.runs_dir.clone());
     opts.max_runs = a.max_runs;
+    opts.new_version = a.new_version;
+    opts.retry_failed = a.retry_failed;
     opts.progress = !a.quiet;
     let quiet = a.quiet;
     let mut say = |s: String| {

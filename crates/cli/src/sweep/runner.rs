@@ -47,7 +47,14 @@ pub struct RunOptions {
     pub max_runs: Option<usize>,
     /// Print progress on stderr.
     pub progress: bool,
+    /// Keep the stored sweep under `name@vN` and start a fresh one when the spec changed.
+    pub new_version: bool,
+    /// Put the sweep's failed runs back to pending before training.
+    pub retry_failed: bool,
 }
+
+/// Spec keys that do not change what a run measures: changing them never refuses a rerun.
+pub const LAYOUT_KEYS: &[&str] = &["description", "train.parallel_runs", "train.threads_per_run"];
 
 /// What one invocation did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -66,6 +73,10 @@ pub struct SweepOutcome {
     pub failed: usize,
     /// Runs interrupted (pending, resumable).
     pub interrupted: usize,
+    /// Runs left alone because another live process is training them.
+    pub held_elsewhere: usize,
+    /// Failed runs put back to pending by `--retry-failed`.
+    pub retried: usize,
     /// Whether the invocation was stopped by Ctrl-C.
     pub stopped: bool,
     /// Wall seconds of this invocation.
@@ -203,19 +214,35 @@ pub fn run_sweep(
     stop: Arc<AtomicBool>,
 ) -> Result<SweepOutcome> {
     let t0 = Instant::now();
-    let sweep_dir = opts.runs_dir.join(&spec.name);
-    let _lock = lock(&sweep_dir, &spec.name)?;
     let mut store = Store::open(&opts.db)?;
     let spec_json = serde_json::to_value(spec)?;
-    let sweep = store.upsert_sweep(&spec.name, &spec_json)?;
+    let sweep = store.sweep_for_spec(&spec.name, &spec_json, LAYOUT_KEYS, opts.new_version)?;
+    // Version k+1 of a sweep (k older ones kept as `NAME@v1..k`) checkpoints in its own
+    // `NAME@v{k+1}` directory, so it never resumes from an older version's checkpoints.
+    let prefix = format!("{}@v", spec.name);
+    let older = store
+        .sweeps()?
+        .iter()
+        .filter(|s| s.name.strip_prefix(&prefix).is_some_and(|v| v.parse::<u32>().is_ok()))
+        .count();
+    let sweep_dir = match older {
+        0 => opts.runs_dir.join(&spec.name),
+        k => opts.runs_dir.join(format!("{prefix}{}", k + 1)),
+    };
+    let _lock = lock(&sweep_dir, &spec.name)?;
+    let retried = if opts.retry_failed { store.retry_failed(sweep.id)? } else { 0 };
     store.plan_runs(sweep.id, &new_runs(spec, runs))?;
     let stored: HashMap<String, (i64, RunStatus)> = store
         .runs(&RunFilter { sweep: Some(spec.name.clone()), statuses: vec![] })?
         .into_iter()
         .map(|r| (r.key, (r.id, r.status)))
         .collect();
-    let mut out =
-        SweepOutcome { sweep: spec.name.clone(), planned: runs.len(), ..Default::default() };
+    let mut out = SweepOutcome {
+        sweep: spec.name.clone(),
+        planned: runs.len(),
+        retried,
+        ..Default::default()
+    };
     let layout = layout(spec, runs, opts);
     let (fewest, most) = layout.range();
     let SweepLayout { max_parallel, threads } = layout;
@@ -284,6 +311,7 @@ pub fn run_sweep(
                     Ok(RunStatus::Done) => o.done += 1,
                     Ok(RunStatus::Diverged) => o.diverged += 1,
                     Ok(RunStatus::Failed) => o.failed += 1,
+                    Ok(RunStatus::Running) => o.held_elsewhere += 1,
                     Ok(_) => o.interrupted += 1,
                     Err(e) => {
                         // The store itself failed: stop everything, the error says why.
@@ -332,7 +360,17 @@ fn train_one(
     version: &str,
 ) -> Result<RunStatus> {
     let dir = sweep_dir.join(&run.key);
-    store.claim(id, host, version, &dir.display().to_string())?;
+    // Another process on this store (whatever its runs directory) may be training the run:
+    // the store's claim is atomic and says so; leave the run to it.
+    match store.claim(id, host, version, &dir.display().to_string()) {
+        Ok(_) => {}
+        Err(isoflop_store::Error::Claimed { key, owner, .. }) => {
+            progress
+                .line(format!("skipped   {key:<22} being trained by another process ({owner})"));
+            return Ok(RunStatus::Running);
+        }
+        Err(e) => return Err(e.into()),
+    }
     let started = Instant::now();
     let slot = progress.start(&run.key, run.flops_palm);
     let mut on_tokens = |tokens: u64| progress.advance(slot, tokens as f64 / run.tokens as f64);
@@ -414,6 +452,8 @@ mod tests {
             threads_per_run: None,
             max_runs: None,
             progress: false,
+            new_version: false,
+            retry_failed: false,
         }
     }
 
