@@ -231,6 +231,7 @@ class Fit:
         - ``compute=C, inference_tokens=T``: the N, D minimising training plus inference
           FLOPs 6ND + 2NT at the compute-optimal plan's loss (Sardana et al. 2023, "Beyond
           Chinchilla-Optimal", section 2).
+        - ``target_loss=L, inference_tokens=T``: the same, at loss L.
 
         With bootstrap samples, the plan carries 95% intervals of N_opt, D_opt and the loss.
         """

@@ -342,12 +342,15 @@ impl PyFit {
                 "give exactly one of compute, target_loss and params",
             ));
         }
-        if inference_tokens.is_some() && compute.is_none() {
-            return Err(PyValueError::new_err("inference_tokens needs compute"));
+        if inference_tokens.is_some() && params.is_some() {
+            return Err(PyValueError::new_err(
+                "inference_tokens needs compute or target_loss, not params",
+            ));
         }
         let fit = &self.fit;
         let text = py.detach(|| match (compute, target_loss, params, inference_tokens) {
             (Some(c), _, _, Some(t)) => plan::inference_aware(fit, c, t).map(|p| ser(&p)),
+            (_, Some(l), _, Some(t)) => plan::inference_aware_for_loss(fit, l, t).map(|p| ser(&p)),
             (Some(c), _, _, None) => plan::compute_optimal(fit, c).map(|p| ser(&p)),
             (_, Some(l), _, _) => plan::for_target_loss(fit, l).map(|p| ser(&p)),
             (_, _, Some(n), _) => plan::for_params(fit, n).map(|p| ser(&p)),

@@ -63,6 +63,7 @@ def test_interval_without_bootstrap_says_how_to_get_one(py_fit):
         ({"target_loss": 2.1}, ["--target-loss", "2.1"]),
         ({"params": 7e10}, ["--params", "7e10"]),
         ({"compute": 5.76e23, "inference_tokens": 2e13}, ["--compute", "5.76e23", "--inference-tokens", "2e13"]),
+        ({"target_loss": 2.1, "inference_tokens": 2e13}, ["--target-loss", "2.1", "--inference-tokens", "2e13"]),
     ],
 )
 def test_plan_equals_the_cli(cli, boot_fit, tmp_path, py_kwargs, cli_args):

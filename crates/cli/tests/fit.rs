@@ -90,6 +90,13 @@ fn saved_fit_feeds_predict_and_plan_with_intervals() {
         isoflop(&["plan", "--fit", fp, "--compute", "5.76e23", "--inference-tokens", "5T"]);
     assert_eq!(code, 0);
     assert!(out.contains("with 5.0000e12 inference tokens, same loss"), "{out}");
+    // The target-loss side of the same question is answered, never silently dropped.
+    let loss = num(&inf, "/loss").to_string();
+    let by_loss = json(&["plan", "--fit", fp, "--target-loss", &loss, "--inference-tokens", "5T"]);
+    assert!((num(&by_loss, "/n") / num(&inf, "/n") - 1.0).abs() < 1e-5, "{by_loss}");
+    let (code, _, err) =
+        isoflop(&["plan", "--fit", fp, "--params", "1e9", "--inference-tokens", "5T"]);
+    assert_eq!(code, 2, "{err}");
 }
 
 #[test]

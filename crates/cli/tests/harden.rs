@@ -217,6 +217,9 @@ fn a_run_that_cannot_train_never_blocks_the_others() {
     let out = isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A sweep with a failed run does not report success (issue 15 item 15).
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json_of_stdout(&out)["failed"].as_u64(), Some(1), "{stdout}");
     let runs = json_of(&isoflop_in(dir, &["--json", "runs", "--db", "r.db"]));
     let status = |n: f64| {
         runs["runs"]
@@ -235,6 +238,40 @@ fn a_run_that_cannot_train_never_blocks_the_others() {
     let again = isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]);
     let v: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(v["skipped"].as_u64(), Some(2), "{v}");
+}
+
+fn json_of_stdout(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Absurd values are refused where they enter (issue 15 item 15): a budget that would saturate
+/// the token count, a context no machine can train, in a spec and on `train`'s flags.
+#[test]
+fn absurd_values_are_refused_at_the_boundary() {
+    let tmp =
+        common::sweep_dir("huge", "kind = \"grid\"\nparams = [3e4]\ntokens_per_param = [1e30]", 2);
+    let dir = tmp.path();
+    fails(&isoflop_in(dir, &["sweep", "plan", "s.toml"]), "more than the 1e15 one run may train");
+    let run = isoflop_in(dir, &["sweep", "run", "s.toml", "--db", "r.db", "-q"]);
+    fails(&run, "more than the 1e15 one run may train");
+    assert!(!dir.join("r.db").exists(), "a refused spec leaves no store");
+    let spec = std::fs::read_to_string(dir.join("s.toml")).unwrap();
+    std::fs::write(
+        dir.join("s.toml"),
+        spec.replace("1e30", "4").replace("context = 32", "context = 100000000"),
+    )
+    .unwrap();
+    fails(&isoflop_in(dir, &["sweep", "plan", "s.toml"]), "train.context = 100000000");
+    let train = |extra: &[&str]| {
+        isoflop_in(dir, &[&["train", "--corpus", "corpus.txt", "--out", "t"][..], extra].concat())
+    };
+    fails(&train(&["--params", "1e5", "--tokens", "1e30"]), "more than the 1e15 tokens");
+    fails(
+        &train(&["--params", "1e5", "--tokens", "1e6", "--context", "100000000"]),
+        "--context 100000000: more than the trainer",
+    );
+    assert!(!dir.join("t").exists());
 }
 
 /// Degenerate data (issue 15 item 10): every such fit either exits 0 saying which

@@ -7,12 +7,13 @@
 //! each has its own ChaCha8 stream derived from the seed and its index, so results do not
 //! depend on the number of threads.
 
-use crate::fit::{best_of, derived_of, points_of, starts_of};
+use crate::fit::{FitStage, Progress, best_of, derived_of, points_of, starts_of};
 use crate::{BootstrapSamples, Error, Fit, Observation, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Refits `fit`'s form on `resamples` row resamples of `obs` (the rows it was fitted on).
 pub fn bootstrap(
@@ -20,6 +21,17 @@ pub fn bootstrap(
     obs: &[Observation],
     resamples: usize,
     seed: u64,
+) -> Result<BootstrapSamples> {
+    bootstrap_with_progress(fit, obs, resamples, seed, &|_, _, _| {})
+}
+
+/// [`bootstrap`], telling `progress` how many resamples are refitted.
+pub fn bootstrap_with_progress(
+    fit: &Fit,
+    obs: &[Observation],
+    resamples: usize,
+    seed: u64,
+    progress: Progress,
 ) -> Result<BootstrapSamples> {
     let opts = &fit.options;
     if resamples == 0 {
@@ -37,13 +49,17 @@ pub fn bootstrap(
     let mut starts = vec![layout.project(&fit.raw_of(&fit.param_vector()))];
     starts.extend(grid);
     let n = points.len();
+    let done = AtomicUsize::new(0);
     let refits: Vec<Option<Vec<f64>>> = (0..resamples)
         .into_par_iter()
         .map(|r| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(r as u64);
             let sample: Vec<_> = (0..n).map(|_| points[rng.gen_range(0..n)]).collect();
-            let (free, _) = best_of(opts, &sample, &layout, &starts, false).ok()?;
+            let refit = best_of(opts, &sample, &layout, &starts, false, &|| {});
+            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+            progress(FitStage::Bootstrap, k, resamples);
+            let (free, _) = refit.ok()?;
             let mut raw = vec![0.0; opts.form.params().len()];
             layout.expand(&free, &mut raw);
             opts.form.canonicalize(&mut raw, &layout);
@@ -63,8 +79,8 @@ pub fn bootstrap(
 }
 
 /// Runs the bootstrap the fit's options ask for and fills `fit.bootstrap` and its intervals.
-pub(crate) fn attach(fit: &mut Fit, obs: &[Observation]) -> Result<()> {
-    let b = bootstrap(fit, obs, fit.options.bootstrap, fit.options.seed)?;
+pub(crate) fn attach(fit: &mut Fit, obs: &[Observation], progress: Progress) -> Result<()> {
+    let b = bootstrap_with_progress(fit, obs, fit.options.bootstrap, fit.options.seed, progress)?;
     fit.bootstrap = Some(b);
     fit.intervals = intervals_of(fit);
     Ok(())

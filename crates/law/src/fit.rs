@@ -16,6 +16,7 @@ use crate::{Error, Form, Observation, Result};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bounds on parameters in reported units: name → (lower, upper), either side optional.
 pub type Bounds = BTreeMap<String, (Option<f64>, Option<f64>)>;
@@ -196,8 +197,31 @@ pub struct Fit {
     pub warnings: Vec<String>,
 }
 
+/// What a long fit is doing, for a progress display ([`fit_with_progress`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FitStage {
+    /// The multi-start search: one step per start.
+    Starts,
+    /// The bootstrap: one step per resample refitted.
+    Bootstrap,
+}
+
+/// A progress callback: the stage, steps done, steps in the stage. Called from the fit's
+/// worker threads, in no particular order, about once per step.
+pub type Progress<'a> = &'a (dyn Fn(FitStage, usize, usize) + Sync);
+
 /// Fits `opts.form` to `obs` (with a bootstrap when `opts.bootstrap > 0`).
 pub fn fit(obs: &[Observation], opts: &FitOptions) -> Result<Fit> {
+    fit_with_progress(obs, opts, &|_, _, _| {})
+}
+
+/// [`fit`], telling `progress` how far the starts and the bootstrap have gone (a fit on a
+/// million rows takes minutes).
+pub fn fit_with_progress(
+    obs: &[Observation],
+    opts: &FitOptions,
+    progress: Progress,
+) -> Result<Fit> {
     opts.check()?;
     let points = points_of(opts.form, obs)?;
     let layout = opts.layout()?;
@@ -210,7 +234,12 @@ pub fn fit(obs: &[Observation], opts: &FitOptions) -> Result<Fit> {
         )));
     }
     let starts = starts_of(opts, &points, &layout)?;
-    let (best, values) = best_of(opts, &points, &layout, &starts, true)?;
+    let done = AtomicUsize::new(0);
+    let tick = || {
+        let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+        progress(FitStage::Starts, k, starts.len());
+    };
+    let (best, values) = best_of(opts, &points, &layout, &starts, true, &tick)?;
     let mut fit = assemble(opts, obs.len(), &points, &layout, &best)?;
     fit.starts = starts.len();
     let tol = 1e-6 * fit.objective.abs().max(1e-12);
@@ -240,7 +269,7 @@ pub fn fit(obs: &[Observation], opts: &FitOptions) -> Result<Fit> {
         )));
     }
     if opts.bootstrap > 0 {
-        crate::bootstrap::attach(&mut fit, obs)?;
+        crate::bootstrap::attach(&mut fit, obs, progress)?;
     }
     Ok(fit)
 }
@@ -302,11 +331,14 @@ pub(crate) fn best_of(
     layout: &Layout,
     starts: &[Vec<f64>],
     parallel: bool,
+    tick: &(dyn Fn() + Sync),
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let stop = opts.stopping();
     let one = |s: &Vec<f64>| {
         let obj = Objective::new(opts.form, points, layout, opts.huber_delta, opts.reduction);
-        minimise(obj, s.clone(), stop)
+        let r = minimise(obj, s.clone(), stop);
+        tick();
+        r
     };
     let runs: Vec<_> = if parallel {
         starts.par_iter().map(one).collect()

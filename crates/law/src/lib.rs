@@ -51,9 +51,11 @@ mod select;
 mod simd;
 pub mod synthetic;
 
-pub use bootstrap::{bootstrap, intervals_of, percentile_interval};
+pub use bootstrap::{bootstrap, bootstrap_with_progress, intervals_of, percentile_interval};
 pub use error::{Error, Result};
-pub use fit::{BootstrapSamples, Bounds, Fit, FitOptions, fit};
+pub use fit::{
+    BootstrapSamples, Bounds, Fit, FitOptions, FitStage, Progress, fit, fit_with_progress,
+};
 pub use forms::{
     Form, KaplanVar, ParamSpec, R_D_STAR, R_N_STAR, SigmoidAxis, Transform, UNIQUE_TOKENS_PER_PARAM,
 };

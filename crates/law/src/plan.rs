@@ -283,13 +283,34 @@ fn tokens_for_loss(law: &Law<'_>, n: f64, target: f64) -> Option<f64> {
 pub fn inference_aware(fit: &Fit, compute: f64, inference_tokens: f64) -> Result<InferencePlan> {
     check_plannable(fit)?;
     check_positive("compute", compute)?;
-    if !(inference_tokens >= 0.0 && inference_tokens.is_finite()) {
-        return Err(Error::InvalidOption(format!(
-            "inference tokens must be >= 0, got {inference_tokens}"
-        )));
-    }
-    let law = point_law(fit);
+    check_inference_tokens(inference_tokens)?;
     let chin = compute_optimal(fit, compute)?;
+    Ok(cheapest_at_loss(fit, chin, inference_tokens))
+}
+
+/// The N, D minimising 6ND + 2NT among models reaching `target` loss, for `inference_tokens`
+/// T: Sardana et al. 2023's own question (section 2: a quality target and an expected
+/// inference demand), compared with the least-compute plan for the same loss.
+pub fn inference_aware_for_loss(
+    fit: &Fit,
+    target: f64,
+    inference_tokens: f64,
+) -> Result<InferencePlan> {
+    check_inference_tokens(inference_tokens)?;
+    let chin = for_target_loss(fit, target)?;
+    Ok(cheapest_at_loss(fit, chin, inference_tokens))
+}
+
+fn check_inference_tokens(t: f64) -> Result<()> {
+    if !(t >= 0.0 && t.is_finite()) {
+        return Err(Error::InvalidOption(format!("inference tokens must be >= 0, got {t}")));
+    }
+    Ok(())
+}
+
+/// The search behind both inference-aware plans, at the loss `chin` reaches.
+fn cheapest_at_loss(fit: &Fit, chin: Plan, inference_tokens: f64) -> InferencePlan {
+    let law = point_law(fit);
     let target = chin.loss;
     let t = inference_tokens;
     let total = |ln_n: f64| {
@@ -309,7 +330,7 @@ pub fn inference_aware(fit: &Fit, compute: f64, inference_tokens: f64) -> Result
     let d = tokens_for_loss(&law, n, target).unwrap_or(f64::NAN);
     let chin_total = 6.0 * chin.n_opt * chin.d_opt + 2.0 * chin.n_opt * t;
     let mine = 6.0 * n * d + 2.0 * n * t;
-    Ok(InferencePlan {
+    InferencePlan {
         inference_tokens: t,
         loss: target,
         n,
@@ -322,5 +343,5 @@ pub fn inference_aware(fit: &Fit, compute: f64, inference_tokens: f64) -> Result
         flops_saved: 1.0 - mine / chin_total,
         chinchilla_total_flops: chin_total,
         chinchilla: chin,
-    })
+    }
 }

@@ -3,7 +3,8 @@
 
 use crate::small_sweep;
 use isoflop_law::synthetic::{HOFFMANN, chinchilla_loss};
-use isoflop_law::{FitOptions, bootstrap, fit};
+use isoflop_law::{FitOptions, FitStage, bootstrap, fit, fit_with_progress};
+use std::sync::Mutex;
 
 #[test]
 fn percentile_intervals_cover_the_truth_near_nominal() {
@@ -46,4 +47,27 @@ fn bootstrap_is_reproducible_across_thread_counts() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let b = pool.install(|| bootstrap(&f, &obs, 16, 4).unwrap());
     assert_eq!(a, b);
+}
+
+#[test]
+fn progress_counts_every_start_and_resample_and_changes_nothing() {
+    let obs = small_sweep().with_noise(0.01, 9).observe(|n, d| chinchilla_loss(&HOFFMANN, n, d));
+    let opts = FitOptions { grid_stride: 30, bootstrap: 12, ..FitOptions::default() };
+    let seen = Mutex::new(Vec::new());
+    let f =
+        fit_with_progress(&obs, &opts, &|s, k, n| seen.lock().unwrap().push((s, k, n))).unwrap();
+    assert_eq!(f, fit(&obs, &opts).unwrap());
+    let seen = seen.into_inner().unwrap();
+    let steps = |stage| {
+        let mut k: Vec<usize> =
+            seen.iter().filter(|e| e.0 == stage).map(|e| e.1).collect::<Vec<_>>();
+        k.sort();
+        (k, seen.iter().find(|e| e.0 == stage).map(|e| e.2))
+    };
+    let (starts, total) = steps(FitStage::Starts);
+    assert_eq!(total, Some(f.starts));
+    assert_eq!(starts, (1..=f.starts).collect::<Vec<_>>());
+    let (resamples, total) = steps(FitStage::Bootstrap);
+    assert_eq!(total, Some(12));
+    assert_eq!(resamples, (1..=12).collect::<Vec<_>>());
 }

@@ -57,6 +57,11 @@ fn inference_makes_the_model_smaller_and_longer_trained() {
     assert!(p.n_ratio < 0.9 && p.d_ratio > 1.1, "{p:?}");
     close("same loss", f.predict(p.n, p.d), p.loss, 1e-9);
     assert!(p.flops_saved > 0.0);
+    // A target loss with inference demand is the same question asked from the loss side.
+    let q = plan::inference_aware_for_loss(&f, p.loss, 1e13).unwrap();
+    close("same N from the loss", q.n, p.n, 1e-5);
+    close("same D from the loss", q.d, p.d, 1e-5);
+    assert!(plan::inference_aware_for_loss(&f, 1.0, 1e13).is_err());
 }
 
 #[test]

@@ -8,6 +8,11 @@
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
+/// The longest context the trainer takes. Its attention keeps each head's T×T probabilities
+/// for the backward pass (`kernels/attention.rs`): 4·T² bytes per head and batch row, 16 GiB
+/// at T = 65,536, more than any machine this trainer is for can hold with a model beside it.
+pub const MAX_CONTEXT: usize = 65_536;
+
 /// Hyperparameters of the GPT model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GptConfig {
@@ -49,6 +54,13 @@ impl GptConfig {
                 "every size must be positive, got n_layer = {}, d_model = {}, n_head = {}, \
                  vocab = {}, context = {}",
                 self.n_layer, self.d_model, self.n_head, self.vocab, self.context
+            )));
+        }
+        if self.context > MAX_CONTEXT {
+            return Err(Error::InvalidConfig(format!(
+                "context = {} is more than the trainer's {MAX_CONTEXT}: attention keeps every \
+                 head's T×T probabilities (4·T² bytes per head and row)",
+                self.context
             )));
         }
         if !self.d_model.is_multiple_of(self.n_head) {

@@ -50,7 +50,7 @@ mod trainer;
 
 pub use candle_engine::CandleEngine;
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint, checkpoint_path};
-pub use config::GptConfig;
+pub use config::{GptConfig, MAX_CONTEXT};
 pub use corpus::{Corpus, Document};
 pub use dataset::{Dataset, DatasetMeta, SplitStats, TokenSplit};
 pub use device::Device;
@@ -74,7 +74,7 @@ pub use schedule::{FINAL_LR_RATIO, LrSchedule};
 pub use tokenizer::{Tokenizer, TokenizerKind};
 pub use train_config::{
     DEFAULT_DIVERGENCE_RATIO, DEFAULT_EVAL_POINTS, DEFAULT_EVAL_TOKENS, DEFAULT_FINAL_EVAL_TOKENS,
-    FIRST_EVAL_FRACTION, MIN_EVAL_TOKENS, TrainConfig,
+    FIRST_EVAL_FRACTION, MAX_RUN_TOKENS, MIN_EVAL_TOKENS, TrainConfig,
 };
 pub use trainer::{
     CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte, train,

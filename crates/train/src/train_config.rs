@@ -23,6 +23,12 @@ pub const DEFAULT_FINAL_EVAL_TOKENS: u64 = 262_144;
 /// A run whose smoothed training loss exceeds this multiple of its first loss has diverged.
 pub const DEFAULT_DIVERGENCE_RATIO: f32 = 1.5;
 
+/// The most tokens one run may train on: 1e15, about 65× the 15T tokens Llama 3 was trained
+/// on (Meta, "The Llama 3 Herd of Models", 2024, §1), the largest published run. It keeps a
+/// budget far beyond any real run (a typo, 1e30) from being taken, and every count below it
+/// is exact in an f64 and fits a u64.
+pub const MAX_RUN_TOKENS: u64 = 1_000_000_000_000_000;
+
 /// Everything that determines a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -115,6 +121,12 @@ impl TrainConfig {
         self.model.validate()?;
         if self.tokens == 0 {
             return bad("the token budget is zero".into());
+        }
+        if self.tokens > MAX_RUN_TOKENS {
+            return bad(format!(
+                "the token budget {} is more than the {MAX_RUN_TOKENS} (1e15) one run may train",
+                self.tokens
+            ));
         }
         if self.seq == 0 || self.seq > self.model.context {
             return bad(format!(

@@ -9,7 +9,7 @@ use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_law::{
     Candidate, ColumnNames, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, approaches,
-    evaluate_holdout, fit, read_observation_file, select, split_holdout,
+    evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -305,8 +305,10 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
         }
         None => (obs.to_vec(), None),
     };
-    let mut f = fit(&train, &opts)
+    let bar = FitBar::new(json);
+    let mut f = fit_with_progress(&train, &opts, &|s, k, n| bar.update(s, k, n))
         .with_context(|| format!("fitting {} to {}", form, args.data.display()))?;
+    bar.done();
     f.input = Some(args.data.display().to_string());
     f.input_sha256 = args.data_sha256.clone();
     warn_unidentified(&f);
@@ -319,6 +321,45 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     }
     print_fit(&f, &args.data, args.output.as_deref());
     Ok(())
+}
+
+/// A progress bar on stderr for a long fit: the starts, then the bootstrap's resamples (drawn
+/// only on a terminal, never under `--json`).
+struct FitBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl FitBar {
+    fn new(json: bool) -> Self {
+        use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+        let target =
+            if json { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr_with_hz(4) };
+        let bar = ProgressBar::with_draw_target(None, target);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg:<20} [{bar:30}] {pos}/{len} · {elapsed} · {eta} left",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Self { bar }
+    }
+
+    fn update(&self, stage: isoflop_law::FitStage, done: usize, total: usize) {
+        let msg = match stage {
+            isoflop_law::FitStage::Starts => "fit: starts",
+            isoflop_law::FitStage::Bootstrap => "bootstrap: resamples",
+        };
+        if self.bar.message() != msg {
+            self.bar.set_message(msg);
+            self.bar.reset();
+            self.bar.set_length(total as u64);
+        }
+        // Workers report out of order: the bar only moves forward.
+        self.bar.set_position(self.bar.position().max(done as u64));
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) -> Result<()> {
@@ -334,7 +375,16 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         // Candidates are scored without a bootstrap; the chosen refit gets the one asked for.
         f.options.bootstrap = base.bootstrap;
         f.options.seed = base.seed;
-        f.bootstrap = Some(isoflop_law::bootstrap(&f, obs, base.bootstrap, base.seed)?);
+        let bar = FitBar::new(json);
+        let samples = isoflop_law::bootstrap_with_progress(
+            &f,
+            obs,
+            base.bootstrap,
+            base.seed,
+            &|s, k, n| bar.update(s, k, n),
+        )?;
+        bar.done();
+        f.bootstrap = Some(samples);
         f.intervals = isoflop_law::intervals_of(&f);
     }
     f.input = Some(args.data.display().to_string());

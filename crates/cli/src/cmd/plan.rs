@@ -24,9 +24,9 @@ pub struct Args {
     /// Find the budget at which this many parameters is compute-optimal, and its D.
     #[arg(long, value_name = "N", conflicts_with = "compute")]
     pub params: Option<String>,
-    /// With --compute: also plan for this many lifetime inference tokens, minimising
-    /// 6ND + 2NT at the compute-optimal plan's loss.
-    #[arg(long, value_name = "T", requires = "compute")]
+    /// With --compute or --target-loss: also plan for this many lifetime inference tokens,
+    /// minimising 6ND + 2NT at that loss (the compute-optimal plan's, or the target).
+    #[arg(long, value_name = "T", conflicts_with = "params")]
     pub inference_tokens: Option<String>,
     /// With --compute: the N, weight precision and D that minimise predicted loss when the
     /// weights must fit this many bytes (e.g. 4GiB, 500MB).
@@ -82,14 +82,22 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         pm::print(&p);
         return Ok(());
     }
-    if let (Some(c), Some(t)) = (&args.compute, &args.inference_tokens) {
-        let c = parse_quantity("--compute", c)?;
+    if let Some(t) = &args.inference_tokens {
         let t = parse_quantity("--inference-tokens", t)?;
-        let p = plan::inference_aware(&fit, c, t).with_context(ctx)?;
+        let p = match (&args.compute, args.target_loss) {
+            (Some(c), _) => plan::inference_aware(&fit, parse_quantity("--compute", c)?, t),
+            (None, Some(l)) => plan::inference_aware_for_loss(&fit, l, t),
+            (None, None) => bail!("--inference-tokens needs --compute or --target-loss"),
+        }
+        .with_context(ctx)?;
         if json {
             return print_json(&p);
         }
-        print_plan("compute-optimal (training only)", &p.chinchilla);
+        let title = match args.target_loss {
+            Some(_) => "least training compute for the target loss",
+            None => "compute-optimal (training only)",
+        };
+        print_plan(title, &p.chinchilla);
         println!("with {} inference tokens, same loss {:.4}:", num(t), p.loss);
         println!("  N = {}  ({:.2}x the compute-optimal N)", num(p.n), p.n_ratio);
         println!(

@@ -1,4 +1,8 @@
 //! `isoflop sweep plan|run SPEC`: plan a sweep of training runs and train it into the store.
+//!
+//! `sweep run` exits 0 when every run it started finished (done or diverged: a divergence is
+//! a result), 1 when some runs failed (the others were trained; `isoflop runs --status failed`
+//! lists why, `--retry-failed` trains them again), 2 on bad input, 130 when interrupted.
 
 use crate::output::print_json;
 use crate::sweep::calibrate;
@@ -95,6 +99,14 @@ pub fn run(args: Args, json: bool) -> Result<()> {
                 print_outcome(&outcome);
             }
             exit_if_stopped(&outcome);
+            if outcome.failed > 0 {
+                eprintln!(
+                    "{} run(s) failed: `isoflop runs --status failed` says why; \
+                     `sweep run --retry-failed` trains them again",
+                    outcome.failed
+                );
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

@@ -109,7 +109,11 @@ pub fn parse_count(s: &str) -> std::result::Result<f64, String> {
 }
 
 fn count(v: f64, flag: &str) -> Result<u64> {
-    if v.fract() != 0.0 || v > u64::MAX as f64 {
+    // Above the largest run, before the cast (which would saturate at u64::MAX).
+    if v > isoflop_train::MAX_RUN_TOKENS as f64 {
+        bail!("{flag} {v:e} is more than the 1e15 tokens one run may train");
+    }
+    if v.fract() != 0.0 {
         bail!("{flag} {v} is not a whole number");
     }
     Ok(v as u64)
@@ -120,6 +124,14 @@ fn resolve_shape(a: &Args, vocab: usize) -> Result<GptConfig> {
     // The context first: the ladder needs one, and its error must not be blamed on --params.
     if a.context == 0 {
         bail!("--context 0: a row must hold at least 1 token");
+    }
+    if a.context > isoflop_train::MAX_CONTEXT {
+        bail!(
+            "--context {}: more than the trainer's {} (its attention keeps every head's T×T \
+             probabilities: 4·T² bytes per head and row)",
+            a.context,
+            isoflop_train::MAX_CONTEXT
+        );
     }
     let base = match a.params {
         Some(n) => Some(ladder::shape_for_params_with(n, vocab, a.context).context("--params")?),

@@ -53,6 +53,19 @@ pub fn short(v: f64) -> String {
     }
 }
 
+/// A run's token count from its design value, refused above what one run may train (before
+/// the cast to u64, which would saturate and leave a run that never ends).
+fn run_tokens(tokens: f64, what: impl Fn() -> String) -> Result<u64> {
+    let max = isoflop_train::MAX_RUN_TOKENS;
+    if !(tokens.is_finite() && tokens <= max as f64) {
+        anyhow::bail!(
+            "{} would train {tokens:e} tokens, more than the {max:e} one run may train",
+            what()
+        );
+    }
+    Ok(tokens.round() as u64)
+}
+
 /// Every run of the spec, largest compute first (the order the scheduler starts them in, so
 /// the longest runs never start last and leave a core idle at the end).
 pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
@@ -69,7 +82,7 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
                     let model = ladder::shape_for_params_with(target, vocab, context)
                         .with_context(|| format!("no ladder shape for budget {}", short(c)))?;
                     let n = model.shape().params().total as f64;
-                    let tokens = (c / (6.0 * n)).round() as u64;
+                    let tokens = run_tokens(c / (6.0 * n), || format!("budget {}", short(c)))?;
                     let key = format!("c{}-l{}d{}", short(c), model.n_layer, model.d_model);
                     shapes.push((model, tokens, Some(c), tokens as f64 / n, key));
                 }
@@ -81,7 +94,9 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
                     .with_context(|| format!("no ladder shape for {} parameters", short(target)))?;
                 let n = model.shape().params().total as f64;
                 for &r in tokens_per_param {
-                    let tokens = (r * n).round() as u64;
+                    let tokens = run_tokens(r * n, || {
+                        format!("{} parameters at {} tokens per parameter", short(n), short(r))
+                    })?;
                     let key = format!("l{}d{}-r{r}", model.n_layer, model.d_model);
                     shapes.push((model, tokens, None, r, key));
                 }

@@ -282,8 +282,13 @@ impl SweepSpec {
         if !["cpu", "cuda"].contains(&t.device.as_str()) {
             bail!("train.device = {:?}: expected \"cpu\" or \"cuda\"", t.device);
         }
-        if t.context < 2 {
-            bail!("train.context = {}: must be at least 2", t.context);
+        if t.context < 2 || t.context > isoflop_train::MAX_CONTEXT {
+            bail!(
+                "train.context = {}: must lie in 2..={} (the trainer's attention keeps every \
+                 head's T×T probabilities)",
+                t.context,
+                isoflop_train::MAX_CONTEXT
+            );
         }
         if t.seeds.is_empty() {
             bail!("train.seeds is empty: give at least one seed");
