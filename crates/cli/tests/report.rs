@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{isoflop_in, ok};
+use common::{isoflop_in, json_of, ok};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -150,4 +150,48 @@ fn report_refuses_what_it_cannot_read() {
     assert!(err.contains("holds 2 sweeps; choose one with --sweep (a, b)"), "{err}");
     let out = isoflop_in(dir, &["report", "--db", "r.db", "--sweep", "c"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no sweep named \"c\""));
+}
+
+/// Approach 2 has one implementation (issue 11): the report's IsoFLOP vertices are the ones
+/// `isoflop fit --approach isoflop` gives for the same stored runs.
+#[test]
+fn report_and_fit_give_the_same_isoflop_vertices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Three budgets of five sizes on Hoffmann et al.'s law, with a little deterministic noise.
+    let mut csv = String::from("run,N,D,loss\n");
+    for (b, c) in [1e15f64, 1e16, 1e17].iter().enumerate() {
+        let n_star = (c / 120.0).sqrt();
+        for i in 0..5 {
+            let n = n_star * 4f64.powf(i as f64 / 2.0 - 1.0);
+            let d = c / (6.0 * n);
+            let noise = 1.0 + 0.002 * (((b * 5 + i) * 7 % 5) as f64 - 2.0);
+            let loss = (1.69 + 406.4 / n.powf(0.34) + 410.7 / d.powf(0.28)) * noise;
+            csv += &format!("b{b}s{i},{n},{d},{loss}\n");
+        }
+    }
+    std::fs::write(dir.join("runs.csv"), csv).unwrap();
+    ok(&isoflop_in(dir, &["import", "runs.csv", "--db", "r.db", "--sweep", "iso"]));
+    let fit = json_of(&isoflop_in(
+        dir,
+        &["--json", "fit", "--db", "r.db", "--sweep", "iso", "--approach", "isoflop"],
+    ));
+    let rep = json_of(&isoflop_in(
+        dir,
+        &["--json", "report", "--db", "r.db", "--bootstrap", "0", "-o", "rep.html"],
+    ));
+    let from_fit: Vec<[f64; 2]> = fit["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| [b["compute"].as_f64().unwrap(), b["n_opt"].as_f64().unwrap()])
+        .collect();
+    let from_report: Vec<[f64; 2]> = rep["analysis"]["vertices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| [v[0].as_f64().unwrap(), v[1].as_f64().unwrap()])
+        .collect();
+    assert_eq!(from_fit.len(), 3, "{fit}");
+    assert_eq!(from_fit, from_report);
 }

@@ -8,7 +8,8 @@
 use crate::sweep::plan::short;
 use anyhow::Result;
 use isoflop_law::{
-    Fit, FitOptions, Form, HeldOut, Holdout, Observation, evaluate_holdout, fit, split_holdout,
+    Fit, FitOptions, Form, HeldOut, Holdout, Observation, approaches, evaluate_holdout, fit,
+    split_holdout,
 };
 use isoflop_report::{
     CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling, PlanRow, ReportInput,
@@ -61,68 +62,15 @@ pub struct Analysis {
     pub input: ReportInput,
 }
 
-/// Least-squares parabola y = c0 + c1·x + c2·x² (normal equations, 3×3, Cramer's rule).
-pub fn parabola(xs: &[f64], ys: &[f64]) -> Option<[f64; 3]> {
-    if xs.len() < 3 {
-        return None;
-    }
-    // Centre x for conditioning, then shift the coefficients back.
-    let m = xs.iter().sum::<f64>() / xs.len() as f64;
-    let mut s = [0.0f64; 5];
-    let mut t = [0.0f64; 3];
-    for (&x, &y) in xs.iter().zip(ys) {
-        let u = x - m;
-        let mut p = 1.0;
-        for (k, sk) in s.iter_mut().enumerate() {
-            *sk += p;
-            if k < 3 {
-                t[k] += p * y;
-            }
-            p *= u;
-        }
-    }
-    let a = [[s[0], s[1], s[2]], [s[1], s[2], s[3]], [s[2], s[3], s[4]]];
-    let det = |m: [[f64; 3]; 3]| {
-        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-    };
-    let d = det(a);
-    if d.abs() < 1e-12 * s[0].powi(3).max(1.0) {
-        return None;
-    }
-    let solve = |col: usize| {
-        let mut b = a;
-        for r in 0..3 {
-            b[r][col] = t[r];
-        }
-        det(b) / d
-    };
-    let (b0, b1, b2) = (solve(0), solve(1), solve(2));
-    // y = b0 + b1(x − m) + b2(x − m)²
-    Some([b0 - b1 * m + b2 * m * m, b1 - 2.0 * b2 * m, b2])
-}
-
 fn log_space(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     (0..n).map(|i| lo * (hi / lo).powf(i as f64 / (n - 1).max(1) as f64)).collect()
 }
 
-/// Groups finished runs into IsoFLOP budgets: by the stored budget, else by compute within
-/// ±10% (as approach 2 of isoflop-law groups them).
-fn budgets(done: &[&Run]) -> Vec<(f64, Vec<usize>)> {
-    let mut groups: Vec<(f64, Vec<usize>)> = Vec::new();
-    let mut order: Vec<usize> = (0..done.len()).collect();
-    order.sort_by(|&a, &b| done[a].flops.total_cmp(&done[b].flops));
-    for i in order {
-        let c = done[i].budget.unwrap_or(done[i].flops);
-        match groups.iter_mut().find(|(b, _)| (c / b - 1.0).abs() <= 0.10) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((c, vec![i])),
-        }
-    }
-    groups.retain(|(_, m)| m.len() >= 3);
-    groups
-}
+/// Runs within ±10% of an IsoFLOP budget form its profile (approach 2's default tolerance,
+/// the same as `isoflop fit --approach isoflop`).
+const BUDGET_TOLERANCE: f64 = 0.10;
+/// FLOP counts on which the frontier (approach 1's envelope) is read.
+const FRONTIER_POINTS: usize = 250;
 
 /// Analyses sweep `sweep` of `store`.
 pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Analysis> {
@@ -155,46 +103,39 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         })
         .collect();
 
-    // IsoFLOP profiles (approach 2).
-    let groups = budgets(&done);
+    // IsoFLOP profiles (approach 2), by isoflop-law's one implementation: what `isoflop fit
+    // --approach isoflop` computes on the same runs. Profiles of fewer than three runs are
+    // not drawn.
+    let all_profiles = if obs.is_empty() {
+        Vec::new()
+    } else {
+        approaches::isoflop_profiles(&obs, BUDGET_TOLERANCE)?
+    };
     let mut profiles = Vec::new();
     let mut vertices = Vec::new();
-    for (c, members) in &groups {
-        let pts: Vec<[f64; 2]> =
-            members.iter().map(|&i| [done[i].params, done[i].metrics.loss.unwrap()]).collect();
-        let xs: Vec<f64> = pts.iter().map(|p| p[0].ln()).collect();
-        let ys: Vec<f64> = pts.iter().map(|p| p[1]).collect();
-        let par = parabola(&xs, &ys);
-        let (lo, hi) =
-            xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
-        let vertex = par.and_then(|[c0, c1, c2]| {
-            if c2 <= 0.0 {
-                notes.push(format!("IsoFLOP budget {}: the losses do not curve upward; no vertex", short(*c)));
-                return None;
-            }
-            let x = -c1 / (2.0 * c2);
-            if x < lo || x > hi {
-                notes.push(format!(
-                    "IsoFLOP budget {}: the parabola's minimum (N = {}) lies outside the sampled sizes; \
-                     not used",
-                    short(*c),
-                    short(x.exp())
-                ));
-                return None;
-            }
-            Some([x.exp(), c0 + c1 * x + c2 * x * x])
-        });
-        if let Some([n, _]) = vertex {
-            vertices.push([*c, n, c / (6.0 * n)]);
+    let mut budget_runs = Vec::new();
+    for b in all_profiles.into_iter().filter(|b| b.runs >= 3) {
+        if let Some(why) = &b.refused {
+            notes.push(format!("IsoFLOP budget {}: {why}; no vertex", short(b.compute)));
         }
-        profiles.push(IsoflopProfile { budget: *c, points: pts, parabola: par, vertex });
+        let vertex = b.n_opt.zip(b.loss_opt).map(|(n, l)| [n, l]);
+        if let (Some(n), Some(d)) = (b.n_opt, b.d_opt) {
+            vertices.push([b.compute, n, d]);
+        }
+        budget_runs.push(b.runs);
+        profiles.push(IsoflopProfile {
+            budget: b.compute,
+            points: b.points,
+            parabola: b.parabola,
+            vertex,
+        });
     }
 
     // Approach 3, with the largest runs held out.
-    let holdout_k = if groups.is_empty() {
+    let holdout_k = if budget_runs.is_empty() {
         opts.holdout_budgets
     } else {
-        groups.iter().rev().take(opts.holdout_budgets).map(|(_, m)| m.len()).sum()
+        budget_runs.iter().rev().take(opts.holdout_budgets).sum()
     };
     let min_rows = 5 + 1; // five free parameters, and at least one degree of freedom
     let (train, test) = if holdout_k > 0 && obs.len() >= min_rows + holdout_k {
@@ -333,31 +274,37 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         }
     }
 
-    // Curves and the frontier (approach 1's envelope).
+    // Curves and the frontier: approach 1's envelope (isoflop-law's), over every evaluated
+    // point of every finished run and its final loss.
     let mut curves = Vec::new();
-    let mut all_points: Vec<[f64; 2]> = Vec::new();
+    let mut curve_rows: Vec<Observation> = Vec::new();
     for r in &done {
-        let pts: Vec<[f64; 2]> = store
-            .curve(r.id)?
-            .into_iter()
-            .filter_map(|p| p.val_loss.map(|l| [6.0 * r.params * p.tokens, l]))
-            .filter(|p| p[0] > 0.0)
-            .collect();
-        all_points.extend(&pts);
-        all_points.push([r.flops, r.metrics.loss.unwrap()]);
+        let mut pts: Vec<[f64; 2]> = Vec::new();
+        for p in store.curve(r.id)? {
+            if let Some(l) = p.val_loss
+                && p.tokens > 0.0
+            {
+                pts.push([6.0 * r.params * p.tokens, l]);
+                let mut o = Observation::new(r.params, p.tokens, l);
+                o.run = Some(r.key.clone());
+                curve_rows.push(o);
+            }
+        }
+        let mut last = Observation::new(r.params, r.tokens, r.metrics.loss.unwrap());
+        last.run = Some(r.key.clone());
+        curve_rows.push(last);
         if !pts.is_empty() {
             curves.push(CurveSeries { key: r.key.clone(), n: r.params, points: pts });
         }
     }
-    all_points.sort_by(|a, b| a[0].total_cmp(&b[0]));
-    let mut frontier = Vec::new();
-    let mut best = f64::INFINITY;
-    for p in all_points {
-        if p[1] < best {
-            best = p[1];
-            frontier.push(p);
-        }
-    }
+    let frontier = if curve_rows.is_empty() {
+        Vec::new()
+    } else {
+        approaches::envelope_points(&curve_rows, FRONTIER_POINTS)?
+            .into_iter()
+            .map(|p| [p.compute, p.loss])
+            .collect()
+    };
 
     let extrapolation: Vec<Extrapolation> = held
         .iter()
@@ -462,19 +409,4 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         notes,
         input,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parabola_recovers_coefficients() {
-        // y = 3 − 2x + 0.5x², sampled at x = 10..14: exact fit, vertex at x = 2.
-        let xs: Vec<f64> = (10..15).map(f64::from).collect();
-        let ys: Vec<f64> = xs.iter().map(|x| 3.0 - 2.0 * x + 0.5 * x * x).collect();
-        let [c0, c1, c2] = parabola(&xs, &ys).unwrap();
-        assert!((c0 - 3.0).abs() < 1e-8 && (c1 + 2.0).abs() < 1e-9 && (c2 - 0.5).abs() < 1e-10);
-        assert!(parabola(&xs[..2], &ys[..2]).is_none());
-    }
 }

@@ -87,6 +87,15 @@ pub fn envelope(
     Ok(env)
 }
 
+/// The envelope's points alone (no power law, so two runs already give a frontier): the
+/// lowest loss any run reaches at each of `grid_points` FLOP counts.
+pub fn envelope_points(obs: &[Observation], grid_points: usize) -> Result<Vec<EnvelopePoint>> {
+    if grid_points < 2 {
+        return Err(Error::InvalidOption("the envelope needs at least 2 FLOP grid points".into()));
+    }
+    Ok(points_of(&curves(obs)?, grid_points))
+}
+
 /// Groups rows into runs' curves.
 fn curves(obs: &[Observation]) -> Result<Curves> {
     let mut runs = Curves::new();
@@ -110,6 +119,18 @@ fn curves(obs: &[Observation]) -> Result<Curves> {
 
 /// The envelope of `runs` on `grid_points` FLOP values and its power laws.
 fn envelope_of(runs: &Curves, grid_points: usize) -> Result<Envelope> {
+    let points = points_of(runs, grid_points);
+    let n_min = runs.values().map(|r| r.0).fold(f64::INFINITY, f64::min);
+    let n_max = runs.values().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max);
+    let inner: Vec<&EnvelopePoint> = points.iter().filter(|p| p.n > n_min && p.n < n_max).collect();
+    let cs: Vec<f64> = inner.iter().map(|p| p.compute).collect();
+    let n_opt = fit_power_law(&cs, &inner.iter().map(|p| p.n).collect::<Vec<_>>())?;
+    let d_opt = fit_power_law(&cs, &inner.iter().map(|p| p.d).collect::<Vec<_>>())?;
+    Ok(Envelope { points, n_opt, d_opt })
+}
+
+/// The lowest loss of any run at each of `grid_points` log-even FLOP counts over the runs.
+fn points_of(runs: &Curves, grid_points: usize) -> Vec<EnvelopePoint> {
     let lo = runs.values().map(|r| r.1[0].0).fold(f64::INFINITY, f64::min);
     let hi = runs.values().map(|r| r.1[r.1.len() - 1].0).fold(f64::NEG_INFINITY, f64::max);
     let mut points = Vec::new();
@@ -124,13 +145,7 @@ fn envelope_of(runs: &Curves, grid_points: usize) -> Result<Envelope> {
             points.push(EnvelopePoint { compute: c, loss, n, d: c / (6.0 * n), run: id.clone() });
         }
     }
-    let n_min = runs.values().map(|r| r.0).fold(f64::INFINITY, f64::min);
-    let n_max = runs.values().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max);
-    let inner: Vec<&EnvelopePoint> = points.iter().filter(|p| p.n > n_min && p.n < n_max).collect();
-    let cs: Vec<f64> = inner.iter().map(|p| p.compute).collect();
-    let n_opt = fit_power_law(&cs, &inner.iter().map(|p| p.n).collect::<Vec<_>>())?;
-    let d_opt = fit_power_law(&cs, &inner.iter().map(|p| p.d).collect::<Vec<_>>())?;
-    Ok(Envelope { points, n_opt, d_opt })
+    points
 }
 
 /// Loss of a curve (sorted (ln C, loss) pairs) at ln C = x, if x lies within it.

@@ -32,6 +32,13 @@ pub struct IsoflopBudget {
     pub loss_opt: Option<f64>,
     /// Why the profile was refused, if it was.
     pub refused: Option<String>,
+    /// (N, loss) of the profile's runs, by increasing compute.
+    #[serde(default)]
+    pub points: Vec<[f64; 2]>,
+    /// The least-squares parabola loss = c0 + c1·ln N + c2·(ln N)², when the profile has
+    /// three distinct N (also drawn for a refused profile, to show why).
+    #[serde(default)]
+    pub parabola: Option<[f64; 3]>,
 }
 
 /// Approach 2's result.
@@ -55,38 +62,14 @@ pub fn isoflop(
     bootstrap: usize,
     seed: u64,
 ) -> Result<Isoflop> {
-    if !(tolerance > 0.0 && tolerance < 1.0) {
-        return Err(Error::InvalidOption(format!(
-            "budget tolerance must be in (0, 1), got {tolerance}"
-        )));
-    }
-    let rows = final_rows(obs);
-    let groups = group_by_budget(&rows, tolerance);
-    let mut budgets = Vec::new();
-    let mut warnings = Vec::new();
-    for g in &groups {
-        let c = (g.iter().map(|o| o.compute().ln()).sum::<f64>() / g.len() as f64).exp();
-        let mut b = IsoflopBudget {
-            compute: c,
-            runs: g.len(),
-            n_opt: None,
-            d_opt: None,
-            loss_opt: None,
-            refused: None,
-        };
-        match vertex(g) {
-            Ok((n, l)) => {
-                b.n_opt = Some(n);
-                b.d_opt = Some(c / (6.0 * n));
-                b.loss_opt = Some(l);
-            }
-            Err(why) => {
-                warnings.push(format!("budget {c:.3e} FLOPs ({} runs) refused: {why}", g.len()));
-                b.refused = Some(why);
-            }
-        }
-        budgets.push(b);
-    }
+    let (groups, budgets) = grouped_profiles(obs, tolerance)?;
+    let warnings: Vec<String> = budgets
+        .iter()
+        .filter_map(|b| {
+            let why = b.refused.as_ref()?;
+            Some(format!("budget {:.3e} FLOPs ({} runs) refused: {why}", b.compute, b.runs))
+        })
+        .collect();
     let (mut n_opt, mut d_opt) = power_laws(&budgets).map_err(|e| {
         Error::InvalidData(format!(
             "{e}; {} of {} budgets were refused",
@@ -122,6 +105,53 @@ pub fn isoflop(
         d_opt.exponent_interval = percentile_interval(&b, 0.95);
     }
     Ok(Isoflop { budgets, n_opt, d_opt, warnings })
+}
+
+/// The IsoFLOP profiles of `obs` (runs within ±`tolerance` of a budget), each with its
+/// points, parabola and vertex or the reason it has none; no power law is fitted, so a sweep
+/// with a single usable budget still has its profiles (the report draws them).
+pub fn isoflop_profiles(obs: &[Observation], tolerance: f64) -> Result<Vec<IsoflopBudget>> {
+    Ok(grouped_profiles(obs, tolerance)?.1)
+}
+
+fn grouped_profiles(
+    obs: &[Observation],
+    tolerance: f64,
+) -> Result<(Vec<Vec<Observation>>, Vec<IsoflopBudget>)> {
+    if !(tolerance > 0.0 && tolerance < 1.0) {
+        return Err(Error::InvalidOption(format!(
+            "budget tolerance must be in (0, 1), got {tolerance}"
+        )));
+    }
+    let rows = final_rows(obs);
+    let groups = group_by_budget(&rows, tolerance);
+    let budgets = groups
+        .iter()
+        .map(|g| {
+            let c = (g.iter().map(|o| o.compute().ln()).sum::<f64>() / g.len() as f64).exp();
+            let (parabola, v) = profile(g);
+            let mut b = IsoflopBudget {
+                compute: c,
+                runs: g.len(),
+                n_opt: None,
+                d_opt: None,
+                loss_opt: None,
+                refused: None,
+                points: g.iter().map(|o| [o.n, o.loss]).collect(),
+                parabola,
+            };
+            match v {
+                Ok((n, l)) => {
+                    b.n_opt = Some(n);
+                    b.d_opt = Some(c / (6.0 * n));
+                    b.loss_opt = Some(l);
+                }
+                Err(why) => b.refused = Some(why),
+            }
+            b
+        })
+        .collect();
+    Ok((groups, budgets))
 }
 
 fn power_laws(budgets: &[IsoflopBudget]) -> Result<(PowerLaw, PowerLaw)> {
@@ -169,12 +199,19 @@ fn group_by_budget(rows: &[Observation], t: f64) -> Vec<Vec<Observation>> {
 
 /// Vertex (N, loss) of the least-squares parabola of loss in ln N, or why there is none.
 fn vertex(g: &[Observation]) -> std::result::Result<(f64, f64), String> {
+    profile(g).1
+}
+
+/// The least-squares parabola of loss in ln N (coefficients in ln N itself) and its vertex
+/// (N, loss), or why there is none.
+#[allow(clippy::type_complexity)]
+fn profile(g: &[Observation]) -> (Option<[f64; 3]>, std::result::Result<(f64, f64), String>) {
     let xs: Vec<f64> = g.iter().map(|o| o.n.ln()).collect();
     let mut distinct = xs.clone();
     distinct.sort_by(f64::total_cmp);
     distinct.dedup();
     if distinct.len() < 3 {
-        return Err(format!("{} distinct model sizes, a parabola needs 3", distinct.len()));
+        return (None, Err(format!("{} distinct model sizes, a parabola needs 3", distinct.len())));
     }
     let m = xs.iter().sum::<f64>() / xs.len() as f64;
     // Normal equations of y = p0 + p1 u + p2 u², u = x − mean (centred for conditioning).
@@ -192,22 +229,32 @@ fn vertex(g: &[Observation]) -> std::result::Result<(f64, f64), String> {
         }
     }
     let a = [[s[0], s[1], s[2]], [s[1], s[2], s[3]], [s[2], s[3], s[4]]];
-    let p = solve3(a, t).ok_or("the parabola's normal equations are singular")?;
+    let Some(p) = solve3(a, t) else {
+        return (None, Err("the parabola's normal equations are singular".into()));
+    };
+    // y = p0 + p1·(x − m) + p2·(x − m)², expanded in x = ln N.
+    let parabola = Some([p[0] - p[1] * m + p[2] * m * m, p[1] - 2.0 * p[2] * m, p[2]]);
     if p[2] <= 0.0 {
-        return Err("loss is not convex in ln N here (the parabola opens downward)".into());
+        return (
+            parabola,
+            Err("loss is not convex in ln N here (the parabola opens downward)".into()),
+        );
     }
     let u = -p[1] / (2.0 * p[2]);
     let x = u + m;
     let (lo, hi) = (distinct[0], distinct[distinct.len() - 1]);
     if x < lo || x > hi {
-        return Err(format!(
-            "the vertex N = {:.3e} lies outside the sampled N range [{:.3e}, {:.3e}]",
-            x.exp(),
-            lo.exp(),
-            hi.exp()
-        ));
+        return (
+            parabola,
+            Err(format!(
+                "the vertex N = {:.3e} lies outside the sampled N range [{:.3e}, {:.3e}]",
+                x.exp(),
+                lo.exp(),
+                hi.exp()
+            )),
+        );
     }
-    Ok((x.exp(), p[0] + p[1] * u + p[2] * u * u))
+    (parabola, Ok((x.exp(), p[0] + p[1] * u + p[2] * u * u)))
 }
 
 /// Solves a 3×3 system by Cramer's rule.
@@ -230,4 +277,31 @@ fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
         *o = det(m) / d;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_parabola_is_in_ln_n_and_its_vertex_is_bracketed() {
+        // loss = 3 − 2x + 0.1x² in x = ln N, x = 8..12: exact, vertex at x = 10.
+        let at = |xs: std::ops::Range<i32>| -> Vec<Observation> {
+            xs.map(|x| {
+                let x = f64::from(x);
+                Observation::new(x.exp(), 1e12 / (6.0 * x.exp()), 3.0 - 2.0 * x + 0.1 * x * x)
+            })
+            .collect()
+        };
+        let g = at(8..13);
+        let (p, v) = profile(&g);
+        let [c0, c1, c2] = p.unwrap();
+        assert!((c0 - 3.0).abs() < 1e-8 && (c1 + 2.0).abs() < 1e-9 && (c2 - 0.1).abs() < 1e-10);
+        let (n, l) = v.unwrap();
+        assert!((n.ln() - 10.0).abs() < 1e-9 && (l + 7.0).abs() < 1e-9, "{n} {l}");
+        // Two sizes: no parabola; a vertex beyond the sizes: the parabola, refused.
+        assert!(profile(&g[..2]).0.is_none());
+        let (p, v) = profile(&at(11..14));
+        assert!(p.is_some() && v.unwrap_err().contains("outside the sampled N range"));
+    }
 }

@@ -5,8 +5,8 @@
 mod envelope;
 mod isoflop;
 
-pub use envelope::{Envelope, EnvelopePoint, envelope};
-pub use isoflop::{Isoflop, IsoflopBudget, isoflop};
+pub use envelope::{Envelope, EnvelopePoint, envelope, envelope_points};
+pub use isoflop::{Isoflop, IsoflopBudget, isoflop, isoflop_profiles};
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
