@@ -330,6 +330,7 @@ def fit(
     candidates: Sequence[str] = ("chinchilla", "chinchilla-tied", "kaplan-nd"),
     select_quantile: float = 0.8,
     rolling: bool = False,
+    select_by: str = "sizes",
     holdout_top: Optional[int] = None,
     holdout_above_compute: Optional[float] = None,
     budget_tolerance: float = 0.1,
@@ -348,8 +349,11 @@ def fit(
     - ``tie_exponents``: α = β. ``fix={"E": 1.69}``: hold parameters. ``bounds={"alpha":
       (0, 1)}``: bound them (either side None). ``irreducible``: add E to a kaplan-n/d/c form.
     - ``select=True``: choose among ``candidates`` (a form name, ``-tied`` for α = β) by the
-      error on the runs above the ``select_quantile`` of compute (or ``rolling`` origin),
-      then refit the winner on all rows.
+      error on held-out runs: ``select_by="sizes"`` (every run of the largest model, then of
+      the two largest), ``"compute"`` (above the ``select_quantile`` of compute) or
+      ``"rolling"`` (each compute decade predicts the next; ``rolling=True`` says the same).
+      The simplest candidate within one standard error of the best mean error wins
+      (``Fit.selection["decision"]`` says why); it is refitted on all rows.
     - ``holdout_top=k`` / ``holdout_above_compute=C``: fit without the largest runs and
       record how well it predicts them (``Fit.holdout``).
     - ``approach=1`` (envelope of training curves, needs ``run``) or ``2`` (IsoFLOP
@@ -388,6 +392,7 @@ def fit(
         candidates=[str(x) for x in candidates],
         select_quantile=float(select_quantile),
         rolling=bool(rolling),
+        select_by=str(select_by),
         holdout_above_compute=None if holdout_above_compute is None else float(holdout_above_compute),
         holdout_top=None if holdout_top is None else _count("holdout_top", holdout_top),
     )

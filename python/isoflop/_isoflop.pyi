@@ -66,6 +66,7 @@ def fit(
     candidates: List[str],
     select_quantile: float,
     rolling: bool,
+    select_by: str,
     holdout_above_compute: Optional[float],
     holdout_top: Optional[int],
 ) -> Fit: ...

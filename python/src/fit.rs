@@ -9,8 +9,8 @@
 use crate::data::Observations;
 use crate::errors;
 use isoflop_law::{
-    Bounds, Candidate, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, approaches,
-    evaluate_holdout, plan, select, split_holdout,
+    Bounds, Candidate, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule,
+    approaches, evaluate_holdout, plan, select, split_holdout,
 };
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
@@ -42,7 +42,7 @@ fn form_of(name: &str, irreducible: bool) -> PyResult<Form> {
 #[pyfunction]
 #[pyo3(signature = (
     obs, form, *, irreducible, huber_delta, bootstrap, seed, grid_stride, fix, tie_exponents,
-    bounds, fit_repetition, select_form, candidates, select_quantile, rolling,
+    bounds, fit_repetition, select_form, candidates, select_quantile, rolling, select_by,
     holdout_above_compute, holdout_top,
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -63,6 +63,7 @@ pub fn fit(
     candidates: Vec<String>,
     select_quantile: f64,
     rolling: bool,
+    select_by: &str,
     holdout_above_compute: Option<f64>,
     holdout_top: Option<usize>,
 ) -> PyResult<PyFit> {
@@ -88,7 +89,12 @@ pub fn fit(
                 })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let sel = SelectOptions { candidates, quantile: select_quantile, rolling };
+        let rule = if rolling {
+            SelectRule::RollingOrigin
+        } else {
+            select_by.parse().map_err(errors::law)?
+        };
+        let sel = SelectOptions { candidates, rule, quantile: select_quantile };
         py.detach(move || -> isoflop_law::Result<Fit> {
             let mut f = select(&rows, &sel)?;
             if opts.bootstrap > 0 {

@@ -15,9 +15,15 @@ fn select_records_candidates_and_refits_the_winner() {
     let ex = example();
     let v = json(&["fit", &ex, "--select", "--grid-stride", "9", "-o", o]);
     let s = &v["selection"];
-    assert_eq!(s["rule"], "leave-largest-out");
-    // The example is Chinchilla's law with α ≠ β (0.34, 0.28): the free form should win.
-    assert_eq!(s["chosen"], "chinchilla");
+    assert_eq!(s["rule"], "largest-sizes");
+    // The example is Chinchilla's law with α ≠ β (0.34, 0.28): the free form should win, by
+    // more than the noise (the tied form is distinguishably worse).
+    assert_eq!(s["chosen"], "chinchilla", "{}", s["decision"]);
+    assert_eq!(s["candidates"][1]["within_noise"], false, "{}", s["decision"]);
+    assert!(s["decision"].as_str().unwrap().starts_with("chinchilla: the lowest mean"));
+    let by_compute =
+        json(&["fit", &ex, "--select", "--select-by", "compute", "--grid-stride", "9"]);
+    assert_eq!(by_compute["selection"]["rule"], "leave-largest-out");
     assert_eq!(v["form"], "chinchilla");
     assert_eq!(v["n_rows"], 240);
     let names: Vec<&str> =
@@ -94,5 +100,9 @@ fn bad_selection_and_constraint_flags_are_refused() {
     refused(
         &["fit", &ex, "--select", "--select-quantile", "1.5"],
         "holdout quantile must be in (0, 1)",
+    );
+    refused(
+        &["fit", &ex, "--select", "--select-by", "median"],
+        "selection rule `median`: expected sizes, compute or rolling",
     );
 }

@@ -66,4 +66,4 @@ pub use observation::{
     ColumnNames, Observation, ObservationFile, read_observation_file, read_observations,
 };
 pub use plan::Plan;
-pub use select::{Candidate, CandidateScore, SelectOptions, Selection, select};
+pub use select::{Candidate, CandidateScore, SelectOptions, SelectRule, Selection, select};

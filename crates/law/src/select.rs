@@ -1,18 +1,28 @@
-//! Choosing the form that extrapolates: leave-largest-out validation.
+//! Choosing the form that extrapolates: validation in the direction users extrapolate, and a
+//! decision that keeps the noise in view.
 //!
 //! A law is worth what it predicts beyond the runs it was fitted on, and on public sweeps the
 //! form moves the extrapolation error far more than the number of runs does (Gadre et al.
 //! 2024, "Language models scale reliably with over-training and on downstream tasks", found
-//! Chinchilla's form with α = β the most predictive). So each candidate is fitted on the runs
-//! at or below a compute quantile (default: the top 20% of compute is held out, and always at
-//! least every run of the largest model), scored by its relative error on the held-out runs
-//! (mean and worst of |predicted − actual| / actual), and the best mean wins; the winner is
-//! then refitted on all runs.
+//! Chinchilla's form with α = β the most predictive). Each candidate is fitted on held-in runs
+//! and scored by its relative error |predicted − actual| / actual on the held-out ones. The
+//! splits ([`SelectRule`]):
 //!
-//! Rolling origin ([`SelectOptions::rolling`]): cut at each decade of compute with at least 8
-//! runs spanning a decade below it and runs above it, fit on the runs below the cut, predict the runs of the next
-//! decade, and average the cuts' mean errors. It scores how a form extrapolates from several
-//! origins instead of one.
+//! - largest sizes (the default): hold out every run of the largest model, then (a second
+//!   split) every run of the two largest: users fit small models to predict larger ones, and
+//!   a compute quantile would mix small over-trained runs into the held-out set;
+//! - compute quantile: hold out the runs above a quantile of compute (and every run of the
+//!   largest model);
+//! - rolling origin: cut at each decade of compute with at least 8 runs spanning a decade
+//!   below it and runs above it, fit below the cut, predict the next decade.
+//!
+//! The decision: the candidate with the lowest mean error is the best; a candidate whose mean
+//! is within one standard error of the paired differences (its error minus the best's, run by
+//! run) is not distinguishably worse (the one-standard-error rule, Hastie, Tibshirani &
+//! Friedman, "The Elements of Statistical Learning", 2009, §7.10). Among those, the one with
+//! the fewest free parameters wins (then the lowest mean); the winner is refitted on all runs
+//! and the selection records each candidate's margin over the best, its standard error, and
+//! the sentence that says why.
 
 use crate::{Error, Fit, FitOptions, Form, Observation, Result, fit};
 use serde::{Deserialize, Serialize};
@@ -56,15 +66,43 @@ impl Candidate {
     }
 }
 
+/// Which runs are held out to score the candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectRule {
+    /// Every run of the largest model, then of the two largest (two splits).
+    #[default]
+    LargestSizes,
+    /// The runs above [`SelectOptions::quantile`] of compute, and every run of the largest model.
+    ComputeQuantile,
+    /// Decade cuts of compute, each predicting the next decade.
+    RollingOrigin,
+}
+
+impl std::str::FromStr for SelectRule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sizes" | "largest-sizes" => Ok(Self::LargestSizes),
+            "compute" | "compute-quantile" => Ok(Self::ComputeQuantile),
+            "rolling" | "rolling-origin" => Ok(Self::RollingOrigin),
+            other => Err(Error::InvalidOption(format!(
+                "selection rule `{other}`: expected sizes, compute or rolling"
+            ))),
+        }
+    }
+}
+
 /// How candidates are validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectOptions {
     /// The candidates.
     pub candidates: Vec<Candidate>,
-    /// Runs above this quantile of compute are held out (0.8: the top 20%).
+    /// Which runs are held out.
+    pub rule: SelectRule,
+    /// With [`SelectRule::ComputeQuantile`]: runs above this quantile of compute are held out
+    /// (0.8: the top 20%).
     pub quantile: f64,
-    /// Score by rolling origin (decade cuts) instead of one leave-largest-out split.
-    pub rolling: bool,
 }
 
 /// One candidate's held-out record.
@@ -82,6 +120,21 @@ pub struct CandidateScore {
     pub inside_interval: Option<usize>,
     /// Why the candidate could not be scored, if it could not.
     pub error: Option<String>,
+    /// Free parameters of the candidate's fit.
+    #[serde(default)]
+    pub free_params: usize,
+    /// Its mean error minus the best candidate's (0 for the best).
+    #[serde(default)]
+    pub margin: Option<f64>,
+    /// Standard error of that margin over the held-out runs (paired differences).
+    #[serde(default)]
+    pub margin_se: Option<f64>,
+    /// Whether it is within one standard error of the best (not distinguishably worse).
+    #[serde(default)]
+    pub within_noise: bool,
+    /// Absolute relative error on each held-out run, split by split (for paired comparisons).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<f64>,
 }
 
 /// The outcome of a selection: saved in fit.json beside the chosen fit.
@@ -89,10 +142,15 @@ pub struct CandidateScore {
 pub struct Selection {
     /// `leave-largest-out` or `rolling-origin`.
     pub rule: String,
-    /// Compute (FLOPs) above which runs were held out (leave-largest-out), or the cuts.
+    /// Where each split cut: the smallest model size held out (largest-sizes, parameters),
+    /// or the compute above which runs were held out (leave-largest-out, rolling-origin;
+    /// FLOPs).
     pub cuts: Vec<f64>,
     /// The chosen candidate's name.
     pub chosen: String,
+    /// Why it was chosen, in a sentence (the best, or the simplest within the noise of it).
+    #[serde(default)]
+    pub decision: String,
     /// Every candidate's score, in the order given.
     pub candidates: Vec<CandidateScore>,
 }
@@ -108,15 +166,34 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
             opts.quantile
         )));
     }
-    let splits = if opts.rolling {
-        rolling_splits(obs)?
-    } else {
-        vec![largest_out_split(obs, opts.quantile)?]
+    let splits = match opts.rule {
+        SelectRule::LargestSizes => largest_sizes_splits(obs)?,
+        SelectRule::ComputeQuantile => vec![largest_out_split(obs, opts.quantile)?],
+        SelectRule::RollingOrigin => rolling_splits(obs)?,
     };
-    let mut scores = Vec::new();
-    for c in &opts.candidates {
-        scores.push(score(c, &splits));
-    }
+    let mut scores: Vec<CandidateScore> =
+        opts.candidates.iter().map(|c| score(c, &splits)).collect();
+    let (chosen, decision) = decide(&mut scores)?;
+    let chosen = &opts.candidates[chosen];
+    let mut f = fit(obs, &chosen.options)?;
+    f.selection = Some(Selection {
+        rule: match opts.rule {
+            SelectRule::LargestSizes => "largest-sizes",
+            SelectRule::ComputeQuantile => "leave-largest-out",
+            SelectRule::RollingOrigin => "rolling-origin",
+        }
+        .into(),
+        cuts: splits.iter().map(|s| s.cut).collect(),
+        chosen: chosen.name.clone(),
+        decision,
+        candidates: scores,
+    });
+    Ok(f)
+}
+
+/// The one-standard-error decision (see the module docs): fills each score's margin, its
+/// standard error and `within_noise`, and returns the chosen index and why.
+fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
     let best = scores
         .iter()
         .enumerate()
@@ -124,21 +201,112 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .ok_or_else(|| Error::FitFailed("no candidate could be fitted on the held-in runs".into()))?
         .0;
-    let chosen = &opts.candidates[best];
-    let mut f = fit(obs, &chosen.options)?;
-    f.selection = Some(Selection {
-        rule: if opts.rolling { "rolling-origin" } else { "leave-largest-out" }.into(),
-        cuts: splits.iter().map(|s| s.cut).collect(),
-        chosen: chosen.name.clone(),
-        candidates: scores,
-    });
-    Ok(f)
+    let best_errors = scores[best].errors.clone();
+    let best_mean = scores[best].mean_rel_err.unwrap_or(f64::NAN);
+    for s in scores.iter_mut() {
+        let Some(mean) = s.mean_rel_err else { continue };
+        s.margin = Some(mean - best_mean);
+        let d: Vec<f64> = s.errors.iter().zip(&best_errors).map(|(a, b)| a - b).collect();
+        let se = if d.len() > 1 {
+            let m = d.iter().sum::<f64>() / d.len() as f64;
+            let var = d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (d.len() - 1) as f64;
+            (var / d.len() as f64).sqrt()
+        } else {
+            0.0
+        };
+        s.margin_se = Some(se);
+        s.within_noise = mean - best_mean <= se;
+    }
+    let chosen = (0..scores.len())
+        .filter(|&i| scores[i].within_noise)
+        .min_by(|&a, &b| {
+            let (x, y) = (&scores[a], &scores[b]);
+            x.free_params.cmp(&y.free_params).then(
+                x.mean_rel_err
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&y.mean_rel_err.unwrap_or(f64::INFINITY)),
+            )
+        })
+        .unwrap_or(best);
+    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    let c = &scores[chosen];
+    let decision = if chosen == best {
+        let runner_up = scores
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != best && s.margin.is_some())
+            .min_by(|a, b| a.1.margin.unwrap().total_cmp(&b.1.margin.unwrap()));
+        match runner_up {
+            Some((_, r)) => format!(
+                "{}: the lowest mean held-out error ({}); the next, {}, is worse by {} ± {} \
+                 (one standard error){}",
+                c.name,
+                pct(best_mean),
+                r.name,
+                pct(r.margin.unwrap()),
+                pct(r.margin_se.unwrap_or(0.0)),
+                if r.within_noise {
+                    ", within the noise but with more free parameters"
+                } else {
+                    ""
+                }
+            ),
+            None => format!("{}: the only candidate scored ({})", c.name, pct(best_mean)),
+        }
+    } else {
+        format!(
+            "{}: within one standard error of the best, {} ({} worse ± {}), with {} free \
+             parameters instead of {}",
+            c.name,
+            scores[best].name,
+            pct(c.margin.unwrap_or(0.0)),
+            pct(c.margin_se.unwrap_or(0.0)),
+            c.free_params,
+            scores[best].free_params
+        )
+    };
+    Ok((chosen, decision))
 }
 
 struct Split {
     cut: f64,
     train: Vec<Observation>,
     test: Vec<Observation>,
+}
+
+/// Two splits, each holding out the largest model sizes: first the fewest largest sizes that
+/// hold at least 10% of the runs (the largest model alone when sizes repeat across budgets),
+/// then at least two sizes and 20%. A split is kept while at least three sizes stay to fit.
+fn largest_sizes_splits(obs: &[Observation]) -> Result<Vec<Split>> {
+    let mut sizes: Vec<f64> = obs.iter().map(|o| o.n).collect();
+    sizes.sort_by(|a, b| b.total_cmp(a));
+    sizes.dedup();
+    let mut out: Vec<Split> = Vec::new();
+    for k in 1..=2usize {
+        // The k-th split's cut: the smallest size held out.
+        let mut held = 0;
+        let mut cut = None;
+        for (i, &n) in sizes.iter().enumerate() {
+            held += obs.iter().filter(|o| o.n == n).count();
+            if i + 1 >= k && held as f64 >= 0.1 * k as f64 * obs.len() as f64 {
+                cut = Some((i, n));
+                break;
+            }
+        }
+        let Some((i, cut)) = cut else { break };
+        if sizes.len() - (i + 1) < 3 || out.iter().any(|s| s.test.len() == held) {
+            break;
+        }
+        let (test, train): (Vec<_>, Vec<_>) = obs.iter().cloned().partition(|o| o.n >= cut);
+        out.push(Split { cut, train, test });
+    }
+    if out.is_empty() {
+        return Err(Error::InvalidData(format!(
+            "{} distinct model sizes: holding out the largest must leave at least 3 to fit",
+            sizes.len()
+        )));
+    }
+    Ok(out)
 }
 
 /// Holds out runs above the compute quantile, and every run of the largest model.
@@ -195,8 +363,13 @@ fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
         n_heldout: 0,
         inside_interval: None,
         error: None,
+        free_params: c.options.layout().map(|l| l.n_free()).unwrap_or(0),
+        margin: None,
+        margin_se: None,
+        within_noise: false,
+        errors: Vec::new(),
     };
-    let (mut means, mut worst, mut inside, mut with_iv) = (Vec::new(), 0.0f64, 0, false);
+    let (mut worst, mut inside, mut with_iv) = (0.0f64, 0, false);
     for sp in splits {
         let f = match fit(&sp.train, &c.options) {
             Ok(f) => f,
@@ -207,8 +380,8 @@ fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
         };
         let held = crate::evaluate_holdout(&f, &sp.test);
         let errs: Vec<f64> = held.iter().map(|h| h.rel_err.abs()).collect();
-        means.push(errs.iter().sum::<f64>() / errs.len() as f64);
         worst = errs.iter().copied().fold(worst, f64::max);
+        s.errors.extend(&errs);
         s.n_heldout += held.len();
         for h in &held {
             if let Some([lo, hi]) = h.interval {
@@ -217,7 +390,8 @@ fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
             }
         }
     }
-    s.mean_rel_err = Some(means.iter().sum::<f64>() / means.len() as f64);
+    // Pooled over every held-out run of every split: the unit the paired comparison uses.
+    s.mean_rel_err = Some(s.errors.iter().sum::<f64>() / s.errors.len().max(1) as f64);
     s.worst_rel_err = Some(worst);
     s.inside_interval = with_iv.then_some(inside);
     s

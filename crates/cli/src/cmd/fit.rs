@@ -8,8 +8,8 @@
 use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_law::{
-    Candidate, ColumnNames, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, approaches,
-    evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
+    Candidate, ColumnNames, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule,
+    approaches, evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,17 +95,23 @@ pub struct Args {
     /// (either side may be left empty).
     #[arg(long, value_name = "NAME=LO:HI")]
     pub bound: Vec<String>,
-    /// Choose the form by held-out error: hold out the top of compute, fit every candidate on
-    /// the rest, keep the one that predicts the held-out runs best, refit it on all runs.
+    /// Choose the form by held-out error: hold out the largest models (see --select-by), fit
+    /// every candidate on the rest, keep the simplest one within one standard error of the
+    /// best held-out error, refit it on all runs.
     #[arg(long, conflicts_with_all = ["holdout_above_compute", "holdout_top"])]
     pub select: bool,
     /// Candidates for --select, comma separated (a form name, `-tied` for α = β).
     #[arg(long, value_delimiter = ',', default_value = "chinchilla,chinchilla-tied,kaplan-nd")]
     pub candidates: Vec<String>,
-    /// --select holds out runs above this quantile of compute (0.8: the top 20%).
+    /// What --select holds out: `sizes` (every run of the largest model, then of the two
+    /// largest), `compute` (runs above --select-quantile of compute) or `rolling` (each
+    /// compute decade predicts the next).
+    #[arg(long, default_value = "sizes", value_parser = parse_select_rule, requires = "select")]
+    pub select_by: SelectRule,
+    /// --select-by compute holds out runs above this quantile of compute (0.8: the top 20%).
     #[arg(long, default_value_t = 0.8)]
     pub select_quantile: f64,
-    /// --select by rolling origin: cut at each compute decade, predict the next, average.
+    /// Shorthand for --select-by rolling.
     #[arg(long, requires = "select")]
     pub rolling: bool,
     /// data-constrained: also fit R_N* and R_D* (held at Muennighoff et al.'s values otherwise).
@@ -221,6 +227,10 @@ fn save<T: serde::Serialize>(args: &Args, value: &T) -> Result<()> {
 }
 
 /// Parses `NAME=VALUE` pairs of `--fix`.
+fn parse_select_rule(s: &str) -> std::result::Result<SelectRule, String> {
+    s.parse().map_err(|e: isoflop_law::Error| e.to_string())
+}
+
 fn parse_fixed(pairs: &[String]) -> Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for p in pairs {
@@ -368,7 +378,8 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         .iter()
         .map(|c| Candidate::parse(c.trim(), &base).with_context(|| format!("--candidates `{c}`")))
         .collect::<Result<Vec<_>>>()?;
-    let sel = SelectOptions { candidates, quantile: args.select_quantile, rolling: args.rolling };
+    let rule = if args.rolling { SelectRule::RollingOrigin } else { args.select_by };
+    let sel = SelectOptions { candidates, rule, quantile: args.select_quantile };
     let mut f = select(obs, &sel)
         .with_context(|| format!("selecting a form for {}", args.data.display()))?;
     if base.bootstrap > 0 {
@@ -396,21 +407,34 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
     }
     let s = f.selection.as_ref().expect("select records its selection");
     let cuts: Vec<String> = s.cuts.iter().map(|c| format!("{c:.3e}")).collect();
-    println!("form selection ({}, cut at {} FLOPs):", s.rule, cuts.join(", "));
+    match s.rule.as_str() {
+        "largest-sizes" => println!(
+            "form selection ({}: held out N >= {} parameters):",
+            s.rule,
+            cuts.join(", then N >= ")
+        ),
+        _ => println!("form selection ({}, cut at {} FLOPs):", s.rule, cuts.join(", ")),
+    }
     println!(
-        "  {:<20} {:>10} {:>10} {:>8} {:>8}",
-        "candidate", "mean err", "worst err", "held", "inside"
+        "  {:<20} {:>10} {:>10} {:>16} {:>5} {:>8} {:>8}",
+        "candidate", "mean err", "worst err", "margin ± se", "free", "held", "inside"
     );
     for c in &s.candidates {
         let pct =
             |v: Option<f64>| v.map(|x| format!("{:.3}%", 100.0 * x)).unwrap_or_else(|| "-".into());
         let inside = c.inside_interval.map(|k| k.to_string()).unwrap_or_else(|| "-".into());
         let mark = if c.name == s.chosen { " <- chosen" } else { "" };
+        let margin = match (c.margin, c.margin_se) {
+            (Some(m), Some(se)) => format!("{:.2}% ± {:.2}%", 100.0 * m, 100.0 * se),
+            _ => "-".into(),
+        };
         println!(
-            "  {:<20} {:>10} {:>10} {:>8} {:>8}{}",
+            "  {:<20} {:>10} {:>10} {:>16} {:>5} {:>8} {:>8}{}",
             c.name,
             pct(c.mean_rel_err),
             pct(c.worst_rel_err),
+            margin,
+            c.free_params,
             c.n_heldout,
             inside,
             mark
@@ -419,10 +443,7 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
             println!("    failed: {e}");
         }
     }
-    println!(
-        "chose {}: the lowest mean held-out error; refitted on all {} runs",
-        s.chosen, f.n_rows
-    );
+    println!("chose {}; refitted on all {} runs", s.decision, f.n_rows);
     print_fit(&f, &args.data, args.output.as_deref());
     Ok(())
 }
