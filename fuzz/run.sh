@@ -6,6 +6,7 @@
 #
 #   bash fuzz/run.sh 600            # ten minutes a target
 #   bash fuzz/run.sh 600 hf_config  # one target
+#   FUZZ_SAVE_CORPUS=1 bash fuzz/run.sh 600   # and keep what it grew, minimised, in corpus/
 #
 # The toolchain: cargo-fuzz needs nightly-only flags. With a nightly toolchain installed
 # (rustup) it is used; otherwise stable builds with RUSTC_BOOTSTRAP=1, which unlocks the same
@@ -51,5 +52,13 @@ for t in "${targets[@]}"; do
     tail -n 60 "$log"
     echo "fuzz target $t failed (exit $status): the input is in fuzz/artifacts/$t/" >&2
     exit 1
+  fi
+  if [ "${FUZZ_SAVE_CORPUS:-0}" = 1 ]; then
+    # Keep the smallest set of inputs that covers what the run reached (libFuzzer's merge).
+    rm -rf "corpus/$t.new" && mkdir -p "corpus/$t.new"
+    cargo "${toolchain[@]}" fuzz run -O "$t" "corpus/$t.new" "$scratch" -- -merge=1 \
+      -max_len=8192 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1
+    rm -rf "corpus/$t" && mv "corpus/$t.new" "corpus/$t"
+    echo "   kept $(find "corpus/$t" -type f | wc -l) inputs in fuzz/corpus/$t"
   fi
 done

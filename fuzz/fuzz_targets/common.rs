@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// A file of this process's own, in the temporary directory, holding `data` with extension
 /// `ext`: the observation reader takes a path (it picks the format by the extension).
-fn scratch(data: &[u8], ext: &str) -> PathBuf {
+pub fn scratch(data: &[u8], ext: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("isoflop-fuzz-{}.{ext}", std::process::id()));
     std::fs::write(&path, data).expect("the temporary directory is writable");
     path

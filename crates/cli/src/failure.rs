@@ -82,6 +82,14 @@ fn recognise(e: &(dyn std::error::Error + 'static)) -> Option<Place> {
             _ => p("config", None),
         };
     }
+    if let Some(e) = e.downcast_ref::<isoflop_sweep::Error>() {
+        use isoflop_sweep::Error as E;
+        return match e {
+            E::Read { path: f, .. } => p("io", path(f)),
+            E::Spec { origin, .. } => p("config", Some(origin.clone())),
+            E::Plan(_) | E::Ladder { .. } => p("config", None),
+        };
+    }
     if e.downcast_ref::<isoflop_store::Error>().is_some() {
         return p("store", None);
     }

@@ -46,6 +46,7 @@ pub mod task;
 pub mod task_fetch;
 mod tokenizer;
 mod train_config;
+mod train_file;
 mod trainer;
 
 pub use candle_engine::CandleEngine;
@@ -76,6 +77,7 @@ pub use train_config::{
     DEFAULT_DIVERGENCE_RATIO, DEFAULT_EVAL_POINTS, DEFAULT_EVAL_TOKENS, DEFAULT_FINAL_EVAL_TOKENS,
     FIRST_EVAL_FRACTION, MAX_RUN_TOKENS, MIN_EVAL_TOKENS, TrainConfig,
 };
+pub use train_file::{TrainFile, parse_count};
 pub use trainer::{
     CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte, train,
 };

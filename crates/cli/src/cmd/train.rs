@@ -91,22 +91,7 @@ pub struct Args {
     pub data: DataArgs,
 }
 
-/// Parses a count such as `4e6`, `200000`, `1.5M`, `64k` or `2_000`.
-pub fn parse_count(s: &str) -> std::result::Result<f64, String> {
-    let t = s.trim().replace('_', "");
-    let (num, mult) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
-        Some('M') => (&t[..t.len() - 1], 1e6),
-        Some('G' | 'B') => (&t[..t.len() - 1], 1e9),
-        _ => (t.as_str(), 1.0),
-    };
-    let v: f64 = num.parse().map_err(|_| format!("`{s}` is not a number (e.g. 4e6, 1.5M)"))?;
-    let v = v * mult;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("`{s}` must be a finite, non-negative number"));
-    }
-    Ok(v)
-}
+pub use isoflop_train::parse_count;
 
 fn count(v: f64, flag: &str) -> Result<u64> {
     // Above the largest run, before the cast (which would saturate at u64::MAX).
@@ -165,55 +150,6 @@ fn set_threads(threads: usize) {
     }
 }
 
-/// The keys of a `--config` file: every flag of `isoflop train` but `--config` and `--resume`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrainFile {
-    params: Option<Count>,
-    layers: Option<usize>,
-    d_model: Option<usize>,
-    heads: Option<usize>,
-    context: Option<usize>,
-    tokens: Option<Count>,
-    batch_tokens: Option<Count>,
-    lr: Option<f32>,
-    warmup_steps: Option<u64>,
-    seed: Option<u64>,
-    threads: Option<usize>,
-    engine: Option<String>,
-    device: Option<String>,
-    patience: Option<usize>,
-    eval_points: Option<usize>,
-    eval_tokens: Option<Count>,
-    final_eval_tokens: Option<Count>,
-    out: Option<PathBuf>,
-    checkpoint_every: Option<u64>,
-    corpus: Option<PathBuf>,
-    ood: Option<PathBuf>,
-    tokenizer: Option<String>,
-    vocab: Option<usize>,
-    split_seed: Option<u64>,
-    cache_dir: Option<PathBuf>,
-}
-
-/// A count in a config file: a number, or a string as the flags take it (`"4e6"`, `"1.5M"`).
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-enum Count {
-    Number(f64),
-    Text(String),
-}
-
-impl Count {
-    fn value(&self, key: &str) -> Result<f64> {
-        match self {
-            Count::Number(v) if v.is_finite() && *v >= 0.0 => Ok(*v),
-            Count::Number(v) => bail!("{key} = {v}: must be a finite, non-negative number"),
-            Count::Text(t) => parse_count(t).map_err(|e| anyhow::anyhow!("{key}: {e}")),
-        }
-    }
-}
-
 /// Fills every setting not given on the command line (`m` says which were) from the
 /// `--config` file, if there is one.
 pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
@@ -222,18 +158,7 @@ pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("--config: cannot read {}", path.display()))?;
-    let file: TrainFile = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
-        .with_context(|| format!("--config {}: invalid train config", path.display()))?;
-    let key = |k: &str| format!("--config {}: {k}", path.display());
-    let count = |c: Option<Count>, k: &str| -> Result<Option<f64>> {
-        c.map(|c| c.value(&key(k))).transpose()
-    };
-    if let Some(t) = &file.tokenizer
-        && !["byte", "bpe"].contains(&t.as_str())
-    {
-        bail!("{} = {t:?}: expected \"byte\" or \"bpe\"", key("tokenizer"));
-    }
+    let file = isoflop_train::TrainFile::parse(&text, &path.display().to_string())?;
     let base = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
     let rel = |p: PathBuf| Some(if p.is_relative() { base.join(p) } else { p });
     let given = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
@@ -247,13 +172,13 @@ pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
             }
         };
     }
-    take!("params", a.params, count(file.params, "params")?.map(Some));
+    take!("params", a.params, file.params.map(Some));
     take!("layers", a.layers, file.layers.map(Some));
     take!("d_model", a.d_model, file.d_model.map(Some));
     take!("heads", a.heads, file.heads.map(Some));
     take!("context", a.context, file.context);
-    take!("tokens", a.tokens, count(file.tokens, "tokens")?.map(Some));
-    take!("batch_tokens", a.batch_tokens, count(file.batch_tokens, "batch_tokens")?.map(Some));
+    take!("tokens", a.tokens, file.tokens.map(Some));
+    take!("batch_tokens", a.batch_tokens, file.batch_tokens.map(Some));
     take!("lr", a.lr, file.lr.map(Some));
     take!("warmup_steps", a.warmup_steps, file.warmup_steps.map(Some));
     take!("seed", a.seed, file.seed);
@@ -262,9 +187,8 @@ pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
     take!("device", a.device, file.device);
     take!("patience", a.patience, file.patience.map(Some));
     take!("eval_points", a.eval_points, file.eval_points);
-    take!("eval_tokens", a.eval_tokens, count(file.eval_tokens, "eval_tokens")?.map(Some));
-    let final_eval = count(file.final_eval_tokens, "final_eval_tokens")?;
-    take!("final_eval_tokens", a.final_eval_tokens, final_eval.map(Some));
+    take!("eval_tokens", a.eval_tokens, file.eval_tokens.map(Some));
+    take!("final_eval_tokens", a.final_eval_tokens, file.final_eval_tokens.map(Some));
     take!("out", a.out, file.out.map(rel));
     take!("checkpoint_every", a.checkpoint_every, file.checkpoint_every);
     take!("corpus", a.data.corpus, file.corpus.map(rel));
@@ -274,7 +198,7 @@ pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
     take!("split_seed", a.data.split_seed, file.split_seed);
     take!("cache_dir", a.data.cache.cache_dir, file.cache_dir.map(rel));
     if a.data.ood.is_some() && a.data.corpus.is_none() {
-        bail!("{}: ood needs corpus (the default corpus brings its own)", key("ood"));
+        bail!("--config {}: ood needs corpus (the default corpus brings its own)", path.display());
     }
     Ok(())
 }

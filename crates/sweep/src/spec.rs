@@ -22,7 +22,7 @@
 //! Configuration flows one way: defaults here → the file → `sweep run` flags → one
 //! [`SweepSpec`] saved in the store beside the runs it planned.
 
-use anyhow::{Context, Result, bail};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -198,7 +198,7 @@ impl SweepSpec {
     /// Reads and validates a spec file; relative corpus paths become relative to its folder.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read sweep spec {}", path.display()))?;
+            .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         let mut spec = Self::parse(&text, &path.display().to_string())?;
         if spec.corpus.source != "default" {
             let p = PathBuf::from(&spec.corpus.source);
@@ -212,60 +212,69 @@ impl SweepSpec {
 
     /// Parses and validates spec text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let spec: SweepSpec = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
-            .with_context(|| format!("{origin}: invalid sweep spec"))?;
-        spec.validate().with_context(|| format!("{origin}: invalid sweep spec"))?;
+        let invalid = |message: String| Error::Spec { origin: origin.to_string(), message };
+        let spec: SweepSpec =
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
+        spec.validate().map_err(invalid)?;
         Ok(spec)
     }
 
-    /// Checks every field; errors name the field and the value.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks every field; the message names the field and the value.
+    pub fn validate(&self) -> std::result::Result<(), String> {
         if self.name.is_empty()
             || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
-            bail!("name = {:?}: use letters, digits, '.', '_' and '-' only", self.name);
+            return Err(format!(
+                "name = {:?}: use letters, digits, '.', '_' and '-' only",
+                self.name
+            ));
         }
         match self.corpus.tokenizer.as_str() {
             "byte" => {}
             "bpe" => {
                 if self.corpus.vocab.is_none_or(|v| !(257..=65536).contains(&v)) {
-                    bail!("corpus.vocab: a bpe tokenizer needs vocab between 257 and 65536");
+                    return Err(
+                        "corpus.vocab: a bpe tokenizer needs vocab between 257 and 65536".into()
+                    );
                 }
             }
-            other => bail!("corpus.tokenizer = {other:?}: expected \"byte\" or \"bpe\""),
+            other => {
+                return Err(format!("corpus.tokenizer = {other:?}: expected \"byte\" or \"bpe\""));
+            }
         }
-        let positive = |what: &str, v: f64| -> Result<()> {
+        let positive = |what: &str, v: f64| -> std::result::Result<(), String> {
             if !(v.is_finite() && v > 0.0) {
-                bail!("{what} = {v}: must be positive and finite");
+                return Err(format!("{what} = {v}: must be positive and finite"));
             }
             Ok(())
         };
         match &self.design {
             Design::Isoflop { budgets, sizes, tokens_per_param, span } => {
                 if budgets.is_empty() {
-                    bail!("design.budgets is empty: give at least one compute budget");
+                    return Err("design.budgets is empty: give at least one compute budget".into());
                 }
                 for (i, &c) in budgets.iter().enumerate() {
                     positive(&format!("design.budgets[{i}]"), c)?;
                 }
                 if *sizes < 3 {
-                    bail!(
+                    return Err(format!(
                         "design.sizes = {sizes}: an IsoFLOP profile needs at least 3 sizes per \
                          budget to fit its parabola"
-                    );
+                    ));
                 }
                 positive("design.tokens_per_param", *tokens_per_param)?;
                 if !(span.is_finite() && *span >= 2.0) {
-                    bail!(
+                    return Err(format!(
                         "design.span = {span}: the largest size must be at least twice the \
                          smallest to show an IsoFLOP minimum"
-                    );
+                    ));
                 }
             }
             Design::Grid { params, tokens_per_param } => {
                 if params.is_empty() || tokens_per_param.is_empty() {
-                    bail!("design.params and design.tokens_per_param must both be non-empty");
+                    return Err(
+                        "design.params and design.tokens_per_param must both be non-empty".into()
+                    );
                 }
                 for (i, &n) in params.iter().enumerate() {
                     positive(&format!("design.params[{i}]"), n)?;
@@ -277,29 +286,32 @@ impl SweepSpec {
         }
         let t = &self.train;
         if !["kernels", "candle"].contains(&t.engine.as_str()) {
-            bail!("train.engine = {:?}: expected \"kernels\" or \"candle\"", t.engine);
+            return Err(format!(
+                "train.engine = {:?}: expected \"kernels\" or \"candle\"",
+                t.engine
+            ));
         }
         if !["cpu", "cuda"].contains(&t.device.as_str()) {
-            bail!("train.device = {:?}: expected \"cpu\" or \"cuda\"", t.device);
+            return Err(format!("train.device = {:?}: expected \"cpu\" or \"cuda\"", t.device));
         }
         if t.context < 2 || t.context > isoflop_train::MAX_CONTEXT {
-            bail!(
+            return Err(format!(
                 "train.context = {}: must lie in 2..={} (the trainer's attention keeps every \
                  head's T×T probabilities)",
                 t.context,
                 isoflop_train::MAX_CONTEXT
-            );
+            ));
         }
         if t.seeds.is_empty() {
-            bail!("train.seeds is empty: give at least one seed");
+            return Err("train.seeds is empty: give at least one seed".into());
         }
         if let Some(lr) = t.lr
             && !(lr.is_finite() && lr > 0.0)
         {
-            bail!("train.lr = {lr}: must be positive");
+            return Err(format!("train.lr = {lr}: must be positive"));
         }
         if t.parallel_runs == Some(0) || t.threads_per_run == Some(0) {
-            bail!("train.parallel_runs and train.threads_per_run must be at least 1");
+            return Err("train.parallel_runs and train.threads_per_run must be at least 1".into());
         }
         Ok(())
     }

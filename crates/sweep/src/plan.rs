@@ -11,8 +11,8 @@
 //! Grid design: each parameter target snaps to its nearest shape, and trains r·N tokens for
 //! every ratio r.
 
-use crate::sweep::spec::{Design, SweepSpec};
-use anyhow::{Context, Result};
+use crate::spec::{Design, SweepSpec};
+use crate::{Error, Result};
 use isoflop_cost::FlopConvention;
 use isoflop_train::{GptConfig, ladder};
 use serde::Serialize;
@@ -58,10 +58,10 @@ pub fn short(v: f64) -> String {
 fn run_tokens(tokens: f64, what: impl Fn() -> String) -> Result<u64> {
     let max = isoflop_train::MAX_RUN_TOKENS;
     if !(tokens.is_finite() && tokens <= max as f64) {
-        anyhow::bail!(
+        return Err(Error::Plan(format!(
             "{} would train {tokens:e} tokens, more than the {max:e} one run may train",
             what()
-        );
+        )));
     }
     Ok(tokens.round() as u64)
 }
@@ -79,8 +79,12 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
                 for i in 0..*sizes {
                     let at = i as f64 / (sizes - 1) as f64 - 0.5;
                     let target = n_star * span.powf(at);
-                    let model = ladder::shape_for_params_with(target, vocab, context)
-                        .with_context(|| format!("no ladder shape for budget {}", short(c)))?;
+                    let model = ladder::shape_for_params_with(target, vocab, context).map_err(
+                        |source| Error::Ladder {
+                            context: format!("no ladder shape for budget {}", short(c)),
+                            source,
+                        },
+                    )?;
                     let n = model.shape().params().total as f64;
                     let tokens = run_tokens(c / (6.0 * n), || format!("budget {}", short(c)))?;
                     let key = format!("c{}-l{}d{}", short(c), model.n_layer, model.d_model);
@@ -90,8 +94,13 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
         }
         Design::Grid { params, tokens_per_param } => {
             for &target in params {
-                let model = ladder::shape_for_params_with(target, vocab, context)
-                    .with_context(|| format!("no ladder shape for {} parameters", short(target)))?;
+                let model =
+                    ladder::shape_for_params_with(target, vocab, context).map_err(|source| {
+                        Error::Ladder {
+                            context: format!("no ladder shape for {} parameters", short(target)),
+                            source,
+                        }
+                    })?;
                 let n = model.shape().params().total as f64;
                 for &r in tokens_per_param {
                     let tokens = run_tokens(r * n, || {
@@ -125,12 +134,10 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
     let mut seen = std::collections::HashSet::new();
     runs.retain(|r| seen.insert(r.key.clone()));
     if let Some(r) = runs.iter().find(|r| r.tokens < r.model.context as u64 * 4) {
-        anyhow::bail!(
+        return Err(Error::Plan(format!(
             "run {} would train only {} tokens, fewer than 4 sequences of {}: raise the budget",
-            r.key,
-            r.tokens,
-            r.model.context
-        );
+            r.key, r.tokens, r.model.context
+        )));
     }
     runs.sort_by(|a, b| b.flops_palm.total_cmp(&a.flops_palm).then(a.key.cmp(&b.key)));
     Ok(runs)
