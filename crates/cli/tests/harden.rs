@@ -384,3 +384,28 @@ fn fit_reads_its_input_once() {
     let want = String::from_utf8_lossy(&p.stdout).split_whitespace().next().unwrap().to_string();
     assert_eq!(f["input_sha256"].as_str(), Some(want.as_str()));
 }
+
+#[test]
+fn more_threads_than_the_machine_has_are_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::corpus(&dir.join("corpus.txt"));
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let limit = format!("this machine's {cpus} logical CPUs");
+    // Before the check this started 100,000 threads for the peak-FLOPs probe alone.
+    let started = std::time::Instant::now();
+    let r = train(dir, &["--layers", "1", "--d-model", "32", "--threads", "100000", "-o", "run"]);
+    fails(&r, "--threads = 100000");
+    fails(&r, &limit);
+    assert!(!dir.join("run").exists(), "nothing written");
+    assert!(started.elapsed().as_secs() < 60);
+    let over = (cpus + 1).to_string();
+    fails(&train(dir, &["--layers", "1", "--d-model", "32", "--threads", &over]), &limit);
+    for args in [
+        &["finetune", "--task", "sst2", "--run", "r", "--threads", "100000"][..],
+        &["compress", "--method", "int8", "--run", "r", "--threads", "100000"],
+        &["bench", "train", "--threads", "100000"],
+    ] {
+        fails(&isoflop_in(dir, args), "--threads = 100000");
+    }
+}

@@ -313,6 +313,9 @@ impl SweepSpec {
         if t.parallel_runs == Some(0) || t.threads_per_run == Some(0) {
             return Err("train.parallel_runs and train.threads_per_run must be at least 1".into());
         }
+        if let Some(n) = t.threads_per_run {
+            isoflop_train::check_threads("train.threads_per_run", n)?;
+        }
         Ok(())
     }
 

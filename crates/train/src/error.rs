@@ -81,6 +81,19 @@ pub enum Error {
         /// What the estimate is made of.
         detail: String,
     },
+    /// More compute threads than the machine has logical CPUs: refused before any starts.
+    #[error(
+        "{what} = {requested}: more threads than this machine's {limit} logical CPUs; give at \
+         most {limit} (0: one per physical core)"
+    )]
+    TooManyThreads {
+        /// The flag or key that asked (`--threads`, `train.threads_per_run`, …).
+        what: String,
+        /// The threads asked for.
+        requested: usize,
+        /// The machine's logical CPUs.
+        limit: usize,
+    },
     /// An I/O error on a named path. The cause is part of the message and deliberately not
     /// the error's `source()`, so a printer of the whole chain shows it once.
     #[error("{}: {error}", path.display())]

@@ -40,10 +40,12 @@ pub mod ladder;
 mod measure;
 mod memory;
 pub mod metrics;
+mod pooled_engine;
 mod schedule;
 pub mod split;
 pub mod task;
 pub mod task_fetch;
+mod threads;
 mod tokenizer;
 mod train_config;
 mod train_file;
@@ -64,14 +66,14 @@ pub use hparams::{
 };
 pub use init::{INIT_STD, init_weights};
 pub use kernels::KernelEngine;
-pub use measure::{
-    FLOP_CONVENTION, measured_peak_flops, peak_memory_bytes, threads, train_flops_per_token,
-};
+pub use measure::{FLOP_CONVENTION, measured_peak_flops, peak_memory_bytes, train_flops_per_token};
 pub use memory::{
     available_memory, check_memory, check_memory_with, check_model_memory, model_memory,
     train_memory,
 };
+pub use pooled_engine::PooledEngine;
 pub use schedule::{FINAL_LR_RATIO, LrSchedule};
+pub use threads::{RunPool, check_threads, logical_cpus, physical_cores, resolve_threads};
 pub use tokenizer::{Tokenizer, TokenizerKind};
 pub use train_config::{
     DEFAULT_DIVERGENCE_RATIO, DEFAULT_EVAL_POINTS, DEFAULT_EVAL_TOKENS, DEFAULT_FINAL_EVAL_TOKENS,

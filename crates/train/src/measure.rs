@@ -22,12 +22,6 @@ pub fn measured_peak_flops(threads: usize) -> f64 {
     crate::kernels::measure_peak_flops(threads.max(1), 0.05, 3)
 }
 
-/// The compute threads candle and the kernels use (`RAYON_NUM_THREADS`/`CANDLE_NUM_THREADS`,
-/// else the physical cores); the binary sets them before any tensor op.
-pub fn threads() -> usize {
-    candle_core::utils::get_num_threads()
-}
-
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the OS tells.
 pub fn peak_memory_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

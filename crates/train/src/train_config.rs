@@ -48,7 +48,8 @@ pub struct TrainConfig {
     pub final_lr_ratio: f32,
     /// Seeds the initial weights and the order of training batches.
     pub seed: u64,
-    /// Compute threads (recorded; the binary applies it before any tensor op).
+    /// Compute threads of the run's engine (0: one per physical core), resolved once by
+    /// [`crate::train`] and used for its pool, its peak FLOP/s and its report.
     pub threads: usize,
     /// Engine name: `candle` or `kernels`.
     pub engine: String,

@@ -279,6 +279,10 @@ pub fn train(
     stop: &AtomicBool,
 ) -> Result<RunReport> {
     cfg.validate()?;
+    // The run's one thread count: its engine's pool, the peak its MFU is measured against and
+    // its report all use it, whatever other runs of the process use.
+    let threads = crate::resolve_threads("threads", cfg.threads)?;
+    let cfg = &TrainConfig { threads, ..cfg.clone() };
     if data.meta.vocab > cfg.model.vocab {
         return Err(Error::InvalidTrainConfig(format!(
             "the dataset's vocabulary ({}, {}) exceeds the model's ({})",
@@ -294,7 +298,7 @@ pub fn train(
     }
     // Refused here rather than aborted by a failed allocation inside the engine.
     crate::memory::check_memory(cfg)?;
-    let mut engine = make_engine(&cfg.engine, cfg.model, cfg.seed, cfg.device)?;
+    let mut engine = make_engine(&cfg.engine, cfg.model, cfg.seed, cfg.device, threads)?;
     let mut state = LoopState {
         config: cfg.clone(),
         step: 0,
@@ -327,7 +331,6 @@ pub fn train(
         }
     }
 
-    let threads = crate::threads();
     let peak_flops = cfg.peak_flops.unwrap_or_else(|| measured_peak_flops(threads));
     let flops_per_token = train_flops_per_token(&cfg.model, cfg.seq);
     let schedule = cfg.schedule();

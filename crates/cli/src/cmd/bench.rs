@@ -124,7 +124,7 @@ fn reference_shape(name: &str) -> Result<GptConfig> {
 fn build_engine(name: &str, cfg: GptConfig, threads: usize) -> Result<Box<dyn Engine>> {
     Ok(match name {
         "kernels" => Box::new(KernelEngine::new(cfg, 0, threads)?),
-        "candle" => make_engine("candle", cfg, 0, Device::Cpu)?,
+        "candle" => make_engine("candle", cfg, 0, Device::Cpu, threads)?,
         _ => bail!("--engine {name}: expected `kernels` or `candle`"),
     })
 }
@@ -190,6 +190,7 @@ fn train(a: TrainArgs, json: bool) -> Result<()> {
     if a.batch == 0 || a.steps == 0 || a.threads == 0 || a.runs == 0 {
         bail!("--batch, --steps, --threads and --runs must be at least 1");
     }
+    isoflop_train::check_threads("--threads", a.threads)?;
     if a.engine != "kernels" && a.engine != "candle" {
         bail!("--engine {}: expected `kernels` or `candle`", a.engine);
     }

@@ -88,7 +88,7 @@ pub struct Args {
     /// Seed of calibration windows, recovery batches and students.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Compute threads (0: the machine's).
+    /// Compute threads (0: one per physical core; at most the logical CPUs).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Output directory (compressed.safetensors and report.json).
@@ -213,6 +213,7 @@ fn from_run(
 
 /// Runs `isoflop compress`.
 pub fn run(a: Args, json: bool) -> Result<()> {
+    isoflop_train::check_threads("--threads", a.threads)?;
     if a.all {
         return all(a, json);
     }

@@ -137,6 +137,7 @@ fn settings(a: &Args) -> FineTuneConfig {
 
 /// Runs `isoflop finetune`.
 pub fn run(a: Args, json: bool) -> Result<()> {
+    isoflop_train::check_threads("--threads", a.threads)?;
     let ft = settings(&a);
     ft.validate()?;
     let task = a.task.load(json)?;

@@ -180,19 +180,20 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
-/// Sets the compute threads every engine in this process uses (candle and the kernels read
-/// `RAYON_NUM_THREADS`/`CANDLE_NUM_THREADS`), before any tensor op.
-fn set_threads(threads: usize) {
-    // SAFETY: called on the main thread before any thread that reads the environment (the
-    // training workers, rayon pools, the Ctrl-C handler) is started.
-    unsafe {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+/// Refuses layout flags asking for more threads than the machine has logical CPUs.
+fn check_layout(layout: &Layout) -> Result<()> {
+    if let Some(t) = layout.threads_per_run {
+        isoflop_train::check_threads("--threads-per-run", t)?;
     }
+    if let Some(c) = layout.cores {
+        isoflop_train::check_threads("--cores", c)?;
+    }
+    Ok(())
 }
 
 /// Trains a spec's runs (used by `sweep run` and `demo`).
 pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutcome> {
+    check_layout(&a.layout)?;
     let runs = plan(spec)?;
     let mut opts = options(&a.layout, a.db.clone(), a.runs_dir.clone());
     opts.max_runs = a.max_runs;
@@ -206,8 +207,11 @@ pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutco
         }
     };
     let layout = layout(spec, &runs, &opts);
-    // Candle's runs all use this count; the kernels engine's pools are sized per run.
-    set_threads(layout.range().1);
+    // Each run's engine computes on a pool of its own run's threads (TrainConfig::threads);
+    // only candle's element-wise pool is process-wide, sized here for candle sweeps alone.
+    if spec.train.engine == "candle" && spec.train.device == "cpu" {
+        super::train::set_candle_threads(layout.range().1);
+    }
     let stop = stop_flag();
     let dataset = data::dataset(spec, &data::cache_dir(), &mut say)?;
     say(format!("sweep {}: {} runs, {}", spec.name, runs.len(), layout.describe()));
@@ -218,6 +222,7 @@ pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutco
 
 fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     let spec = SweepSpec::load(&a.spec)?;
+    check_layout(&a.layout)?;
     let runs = plan(&spec)?;
     let opts = options(&a.layout, PathBuf::from("isoflop.db"), None);
     let SweepLayout { max_parallel, threads } = layout(&spec, &runs, &opts);

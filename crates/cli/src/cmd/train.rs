@@ -136,17 +136,15 @@ fn resolve_shape(a: &Args, vocab: usize) -> Result<GptConfig> {
     })
 }
 
-/// Sets the compute threads for candle and the kernels before any tensor op.
-fn set_threads(threads: usize) {
-    if threads == 0 {
-        return;
-    }
-    let n = threads.to_string();
-    // SAFETY: called on the main thread before any other thread (rayon pools, candle's
-    // workers, the Ctrl-C handler) exists, so nothing reads the environment concurrently.
+/// Sizes candle's process-wide pool for element-wise ops on the CPU: candle reads
+/// `CANDLE_NUM_THREADS` once, at that pool's first use, and no pool of a run reaches it
+/// (isoflop_train's `PooledEngine` keeps candle's matrix products on the run's own threads).
+/// Candle runs only: the kernels engine takes its threads from the run's config alone.
+pub fn set_candle_threads(threads: usize) {
+    // SAFETY: called on the main thread before any thread that reads the environment (the
+    // training workers, rayon pools, candle's pool, the Ctrl-C handler) is started.
     unsafe {
-        std::env::set_var("RAYON_NUM_THREADS", &n);
-        std::env::set_var("CANDLE_NUM_THREADS", &n);
+        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
     }
 }
 
@@ -219,7 +217,11 @@ pub fn run(a: Args, json: bool) -> Result<()> {
     let tokens = count(tokens, "--tokens")?;
     // Check the shape flags before the (possibly slow) data preparation.
     resolve_shape(&a, 256)?;
-    set_threads(a.threads);
+    // Refused before anything starts: a mistyped count would start that many threads.
+    let threads = isoflop_train::resolve_threads("--threads", a.threads)?;
+    if a.engine == "candle" && device == Device::Cpu {
+        set_candle_threads(threads);
+    }
     if a.resume {
         let Some(dir) = a.out.as_ref() else {
             bail!("--resume needs the run directory: -o DIR, or out in the --config file");
@@ -249,7 +251,7 @@ pub fn run(a: Args, json: bool) -> Result<()> {
         cfg.final_eval_tokens = count(t, "--final-eval-tokens")?;
     }
     cfg.seed = a.seed;
-    cfg.threads = isoflop_train::threads();
+    cfg.threads = threads;
     cfg.engine = a.engine.clone();
     cfg.device = device;
     cfg.patience = a.patience;

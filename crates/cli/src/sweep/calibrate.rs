@@ -37,7 +37,7 @@ pub fn measure(engine: &str, cfg: GptConfig, threads: usize, rows: usize) -> Res
     isoflop_train::check_model_memory(&cfg, rows, cfg.context, &what)?;
     let mut e: Box<dyn Engine> = match engine {
         "kernels" => Box::new(KernelEngine::new(cfg, 0, threads)?),
-        _ => isoflop_train::make_engine(engine, cfg, 0, Device::Cpu)?,
+        _ => isoflop_train::make_engine(engine, cfg, 0, Device::Cpu, threads)?,
     };
     let seq = cfg.context;
     let n = rows * seq;

@@ -119,10 +119,10 @@ impl SweepLayout {
 /// Runs side by side and threads per run for a sweep: flags, then the spec, then the
 /// kernels engine's measured recommendation for each run's shape
 /// (`recommended_parallelism`: small models one thread each, side by side; larger ones all
-/// cores). The kernels engine computes on a thread pool of its own, so each run gets its
-/// shape's threads; candle reads its thread count from the process (`RAYON_NUM_THREADS`, set
-/// once before training), so a candle sweep takes one count for all its runs, that of the
-/// median run by FLOPs.
+/// cores). Every run computes on a pool of its own count (its `TrainConfig::threads`), so a
+/// kernels run gets its shape's threads; candle's element-wise ops share one process-wide
+/// pool sized once (`CANDLE_NUM_THREADS`), so a candle sweep takes one count for all its runs,
+/// that of the median run by FLOPs.
 pub fn layout(spec: &SweepSpec, runs: &[PlannedRun], opts: &RunOptions) -> SweepLayout {
     let cores = opts.cores.max(1);
     let parallel = opts.parallel_runs.or(spec.train.parallel_runs);

@@ -185,7 +185,7 @@ pub struct CompressOptions {
     pub eval_tokens: u64,
     /// Seeds calibration windows, recovery batches and students.
     pub seed: u64,
-    /// Compute threads (0: the process default).
+    /// Compute threads (0: one per physical core).
     pub threads: usize,
 }
 
@@ -398,10 +398,6 @@ fn score(engine: &mut KernelEngine, data: &Dataset, tokens: u64) -> Result<(f64,
     Ok((f64::from(val), ood))
 }
 
-fn threads(n: usize) -> usize {
-    if n == 0 { crate::threads().max(1) } else { n }
-}
-
 fn engine_with(model: GptConfig, weights: &[NamedTensor], threads: usize) -> Result<KernelEngine> {
     let mut e = KernelEngine::new(model, 0, threads)?;
     e.set_weights(weights)?;
@@ -437,7 +433,7 @@ pub fn compress(
             model.context + 1
         )));
     }
-    let threads = threads(opts.threads);
+    let threads = crate::resolve_threads("threads", opts.threads)?;
     let mut engine = engine_with(model, &source.weights, threads)?;
     let t = Instant::now();
     let (loss_original, ood_original) = score(&mut engine, data, opts.eval_tokens)?;
@@ -502,7 +498,10 @@ pub fn compress(
             let st = stats.as_ref().map(|s| &s[i]);
             if let Some(scheme) = scheme {
                 let q = match st {
-                    Some(st) => gptq(&tensor.data, rows, cols, &st.hessian(), scheme, gptq_opts)?,
+                    // On the engine's threads, not rayon's process-wide pool.
+                    Some(st) => engine.install(|| {
+                        gptq(&tensor.data, rows, cols, &st.hessian(), scheme, gptq_opts)
+                    })?,
                     None => quantize_rtn(&tensor.data, rows, cols, scheme)?,
                 };
                 tensor.data = q.dequantize();
@@ -752,7 +751,7 @@ fn distill_run(
     started: Instant,
     say: &mut dyn FnMut(String),
 ) -> Result<CompressReport> {
-    let threads = threads(opts.threads);
+    let threads = crate::resolve_threads("threads", opts.threads)?;
     let student = opts.student.expect("validated");
     let (mut distilled, distill_secs) =
         train_student(data, opts, Some(&mut teacher), threads, say)?;

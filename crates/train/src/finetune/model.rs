@@ -116,7 +116,7 @@ pub struct FineTuneModel {
     layers: Vec<LayerExtra>,
     adam_t: u64,
     /// Shared so that a call can install work on it while borrowing the model mutably.
-    pool: std::sync::Arc<rayon::ThreadPool>,
+    pool: std::sync::Arc<crate::RunPool>,
     acts: Acts,
     /// (rows, seq) the activations are allocated for.
     capacity: (usize, usize),
@@ -168,12 +168,7 @@ impl FineTuneModel {
         if classes < 2 {
             return Err(err("a classifier needs at least 2 classes"));
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(ft.threads)
-            .thread_name(|i| format!("isoflop-finetune-{i}"))
-            .build()
-            .map_err(|e| err(format!("cannot start {} threads: {e}", ft.threads)))?;
-        let pool = std::sync::Arc::new(pool);
+        let pool = std::sync::Arc::new(crate::RunPool::new("isoflop-finetune", ft.threads)?);
         let layout = Layout::new(&cfg);
         let mut base = vec![0.0; layout.len()];
         let given;

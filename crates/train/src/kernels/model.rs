@@ -25,7 +25,7 @@ pub struct KernelEngine {
     layout: Layout,
     segments: Vec<Segment>,
     threads: usize,
-    pool: rayon::ThreadPool,
+    pool: crate::RunPool,
     params: Vec<f32>,
     grads: Vec<f32>,
     adam_m: Vec<f32>,
@@ -88,11 +88,7 @@ impl KernelEngine {
         if threads == 0 {
             return Err(err("threads must be at least 1"));
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("isoflop-kernels-{i}"))
-            .build()
-            .map_err(|e| err(format!("cannot start {threads} threads: {e}")))?;
+        let pool = crate::RunPool::new("isoflop-kernels", threads)?;
         let layout = Layout::new(&cfg);
         let n = layout.len();
         let mut engine = Self {
@@ -116,6 +112,12 @@ impl KernelEngine {
     /// Threads of the engine's pool.
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Runs `f` on the engine's threads (work of the same run done outside the engine, such as
+    /// compression's GPTQ, keeps to the run's threads).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
     }
 
     fn check_batch(&self, inputs: &[u32], targets: &[u32], batch: usize, seq: usize) -> Result<()> {
