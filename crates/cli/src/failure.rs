@@ -86,6 +86,7 @@ fn recognise(e: &(dyn std::error::Error + 'static)) -> Option<Place> {
         use isoflop_sweep::Error as E;
         return match e {
             E::Read { path: f, .. } => p("io", path(f)),
+            E::Parse { origin, .. } => p("parse", Some(origin.clone())),
             E::Spec { origin, .. } => p("config", Some(origin.clone())),
             E::Plan(_) | E::Ladder { .. } => p("config", None),
         };

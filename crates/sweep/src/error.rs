@@ -13,7 +13,15 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
-    /// The spec is not valid TOML of a spec, or a value is out of range.
+    /// The spec is not TOML of a spec (a syntax error, an unknown key, a wrong type).
+    #[error("{origin}: invalid sweep spec: {message}")]
+    Parse {
+        /// The file (or text) it came from.
+        origin: String,
+        /// The parser's message, with the line and column.
+        message: String,
+    },
+    /// A value of the spec is out of range.
     #[error("{origin}: invalid sweep spec: {message}")]
     Spec {
         /// The file (or text) it came from.

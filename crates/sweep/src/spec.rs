@@ -213,8 +213,10 @@ impl SweepSpec {
     /// Parses and validates spec text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let invalid = |message: String| Error::Spec { origin: origin.to_string(), message };
-        let spec: SweepSpec =
-            toml::from_str(text).map_err(|e| invalid(e.to_string().trim_end().to_string()))?;
+        let spec: SweepSpec = toml::from_str(text).map_err(|e| Error::Parse {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
         spec.validate().map_err(invalid)?;
         Ok(spec)
     }
@@ -314,7 +316,7 @@ impl SweepSpec {
             return Err("train.parallel_runs and train.threads_per_run must be at least 1".into());
         }
         if let Some(n) = t.threads_per_run {
-            isoflop_train::check_threads("train.threads_per_run", n)?;
+            isoflop_train::check_threads("train.threads_per_run", n).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
