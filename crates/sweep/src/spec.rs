@@ -26,6 +26,11 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The most model sizes an IsoFLOP budget may ask for: more than the ladder's
+/// [`isoflop_train::ladder::MAX_RUNG`] shapes only plans the same shapes again (and a typo of
+/// billions would loop for hours; the sweep_spec fuzz target found it).
+pub const MAX_SIZES: usize = isoflop_train::ladder::MAX_RUNG;
+
 /// A whole sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,6 +269,13 @@ impl SweepSpec {
                          budget to fit its parabola"
                     ));
                 }
+                if *sizes > MAX_SIZES {
+                    return Err(format!(
+                        "design.sizes = {sizes}: at most {MAX_SIZES} per budget (the model \
+                         ladder has {} shapes; more sizes snap to the same ones)",
+                        isoflop_train::ladder::MAX_RUNG
+                    ));
+                }
                 positive("design.tokens_per_param", *tokens_per_param)?;
                 if !(span.is_finite() && *span >= 2.0) {
                     return Err(format!(
@@ -361,6 +373,12 @@ mod tests {
         .unwrap_err();
         let msg = format!("{e:#}");
         assert!(msg.contains("x.toml") && msg.contains("design.budgets[0] = -1"), "{msg}");
+        let e = SweepSpec::parse(
+            "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12]\nsizes = 53333333333\n",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(format!("{e}").contains("design.sizes = 53333333333: at most 96"), "{e}");
         let e = SweepSpec::parse(
             "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudget = [1]\n",
             "y.toml",
