@@ -88,7 +88,18 @@ fn recognise(e: &(dyn std::error::Error + 'static)) -> Option<Place> {
             E::Read { path: f, .. } => p("io", path(f)),
             E::Parse { origin, .. } => p("parse", Some(origin.clone())),
             E::Spec { origin, .. } => p("config", Some(origin.clone())),
-            E::Plan(_) | E::Ladder { .. } => p("config", None),
+            E::Plan(_) | E::Ladder { .. } | E::Graph(_) => p("config", None),
+            E::Unsupported(_) => p("config", None),
+            E::Locked { path: f, .. } => p("busy", path(f)),
+            E::Io { path: f, .. } => p("io", path(f)),
+            // Transparent wrappers: the inner error's own kind and place.
+            E::Store(inner) => recognise(inner),
+            E::Train(inner) => recognise(inner),
+            E::Law(inner) => recognise(inner),
+            E::Write(inner) => recognise(inner),
+            // A context over a train error: the train error (next in the chain) says.
+            E::During { .. } => None,
+            E::Worker => p("internal", None),
         };
     }
     if e.downcast_ref::<isoflop_store::Error>().is_some() {

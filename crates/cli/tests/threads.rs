@@ -77,6 +77,13 @@ fn a_mixed_sweep_gives_each_run_its_planned_threads_and_no_more() {
         let report: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(report["threads"].as_u64(), Some(threads), "{key}: report.threads");
         assert_eq!(report["config"]["threads"].as_u64(), Some(threads), "{key}: config.threads");
+        // The store keeps the configuration the trainer resolved for the run, not a summary.
+        let db = rusqlite::Connection::open(dir.join("r.db")).unwrap();
+        let stored: String =
+            db.query_row("SELECT config FROM runs WHERE key = ?1", [&key], |r| r.get(0)).unwrap();
+        let stored: Value = serde_json::from_str(&stored).unwrap();
+        assert_eq!(stored["train"], report["config"], "{key}: the stored config");
+        assert_eq!(stored["kind"], "pretrain");
     }
 }
 

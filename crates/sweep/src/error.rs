@@ -1,4 +1,4 @@
-//! What can go wrong reading a sweep spec and planning its runs.
+//! What can go wrong reading a sweep spec, planning its runs, training and analysing them.
 
 use std::path::PathBuf;
 
@@ -40,6 +40,59 @@ pub enum Error {
         /// The ladder's reason.
         source: isoflop_train::Error,
     },
+    /// The run graph is inconsistent (a duplicate key, an input that is not a run, a cycle).
+    #[error("{0}")]
+    Graph(String),
+    /// The run store failed (its message names the store file).
+    #[error(transparent)]
+    Store(#[from] isoflop_store::Error),
+    /// The trainer or the corpus failed (its message names the file or setting).
+    #[error(transparent)]
+    Train(#[from] isoflop_train::Error),
+    /// The law engine failed.
+    #[error(transparent)]
+    Law(#[from] isoflop_law::Error),
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] isoflop_atomic::Error),
+    /// What failed, with the train error beneath it: the corpus, tokenizing, calibrating,
+    /// a run's configuration.
+    #[error("{context}: {source}")]
+    During {
+        /// What was being done, naming the run, file or setting.
+        context: String,
+        /// The trainer's error.
+        source: isoflop_train::Error,
+    },
+    /// A file or directory of the sweep (run directory, lock file) cannot be used.
+    #[error("{context} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another live process holds the sweep's lock.
+    #[error(
+        "sweep {sweep} is being trained by another isoflop process (it holds {}); wait for it \
+         or stop it",
+        path.display()
+    )]
+    Locked {
+        /// The sweep.
+        sweep: String,
+        /// Its lock file.
+        path: PathBuf,
+    },
+    /// A run's settings cannot be used where this isoflop runs it (CUDA without the feature,
+    /// a kind this trainer does not train).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A worker thread of the executor panicked (a bug: the store keeps what was finished).
+    #[error("a sweep worker thread panicked")]
+    Worker,
 }
 
 /// `Result` with [`Error`].

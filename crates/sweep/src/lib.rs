@@ -1,9 +1,9 @@
-//! Sweeps as a library: the spec of a family of training runs (a TOML file), checked field by
-//! field, and the plan that turns it into runs (shapes from the model ladder, token counts
-//! from the budgets).
+//! Sweeps as a library: the spec of a family of training runs (a TOML file), the plan that
+//! turns it into a graph of runs, the executors that train them into the run store, and the
+//! analysis of what they measured.
 //!
 //! ```
-//! use isoflop_sweep::{SweepSpec, plan};
+//! use isoflop_sweep::{RunGraph, SweepSpec, plan};
 //!
 //! let spec = SweepSpec::parse(
 //!     "name = \"demo\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12]\nsizes = 3\n",
@@ -12,17 +12,50 @@
 //! let runs = plan(&spec)?;
 //! assert_eq!(runs.len(), 3);
 //! assert!(runs.iter().all(|r| (r.flops / 1e12 - 1.0).abs() < 1e-3)); // C = 6·N·D
+//! let graph = RunGraph::pretrain(runs); // pretraining runs need no other run first
+//! assert!(graph.nodes().iter().all(|n| n.after.is_empty()));
 //! # Ok::<(), isoflop_sweep::Error>(())
 //! ```
 //!
-//! The binary's `sweep` verb schedules the planned runs, trains them into the run store and
-//! analyses them (`crates/cli/src/sweep/`); docs/ARCHITECTURE.md says where the rest of the
-//! sweep (scheduler, executors) is headed.
+//! Training them: `LocalExecutor::new(Arc::new(Pretrainer::new(&spec, dataset, &threads)?),
+//! options).execute(&spec, &graph, &events, stop)` (the `sweep run` verb does this), then
+//! `analyse(&store, &spec.name, &AnalysisOptions::default())` for the fit, the IsoFLOP
+//! vertices and the report's data.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `spec` | the TOML spec, checked field by field |
+//! | `plan` | shapes from the model ladder, tokens from the budgets |
+//! | `graph` | runs, their kinds and the runs each reads |
+//! | `layout` | runs side by side and each run's threads |
+//! | `executor` | the [`Executor`] trait, [`Events`], [`SweepOutcome`] |
+//! | `local` | [`LocalExecutor`]: this machine's cores, resumable, kill -9 safe |
+//! | `record` | the store's bookkeeping shared by executors |
+//! | `trainer`, `pretrain` | the [`RunTrainer`] trait and the pretraining trainer |
+//! | `data`, `calibrate` | the sweep's dataset; time estimates from measured speed |
+//! | `analysis` | fit, held-out check, IsoFLOP profiles and frontier (isoflop-law's) |
 
+pub mod analysis;
+pub mod calibrate;
+pub mod data;
 mod error;
+pub mod executor;
+pub mod graph;
+pub mod layout;
+pub mod local;
 pub mod plan;
+pub mod pretrain;
+pub mod record;
 pub mod spec;
+pub mod trainer;
 
+pub use analysis::{Analysis, AnalysisOptions, analyse};
 pub use error::{Error, Result};
+pub use executor::{Events, Executor, Silent, SweepOutcome};
+pub use graph::{RunGraph, RunKind, RunNode};
+pub use layout::{LayoutOptions, SweepLayout, layout};
+pub use local::{LocalExecutor, LocalOptions};
 pub use plan::{PlannedRun, plan, short};
+pub use pretrain::Pretrainer;
 pub use spec::{CorpusSpec, Design, SweepSpec, TrainSpec};
+pub use trainer::{Job, Outcome, RunTrainer};

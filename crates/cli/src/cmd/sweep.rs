@@ -5,12 +5,12 @@
 //! lists why, `--retry-failed` trains them again), 2 on bad input, 130 when interrupted.
 
 use crate::output::print_json;
-use crate::sweep::calibrate;
-use crate::sweep::plan::{PlannedRun, plan, short};
-use crate::sweep::runner::{RunOptions, SweepLayout, SweepOutcome, layout, run_sweep};
-use crate::sweep::spec::SweepSpec;
-use crate::sweep::{data, trainer};
+use crate::sweep::progress::Progress;
 use anyhow::{Context, Result};
+use isoflop_sweep::{
+    Executor, LayoutOptions, LocalExecutor, LocalOptions, PlannedRun, Pretrainer, RunGraph,
+    SweepLayout, SweepOutcome, SweepSpec, calibrate, data, layout, plan, short,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -133,32 +133,23 @@ fn print_outcome(o: &SweepOutcome) {
     if o.held_elsewhere > 0 {
         println!("{} run(s) left to another process that is training them", o.held_elsewhere);
     }
+    if o.waiting > 0 {
+        println!("{} run(s) wait for input runs that are not finished", o.waiting);
+    }
     if o.retried > 0 {
         println!("{} failed run(s) retried", o.retried);
     }
 }
 
-fn options(layout: &Layout, db: PathBuf, runs_dir: Option<PathBuf>) -> RunOptions {
-    let cores = layout
-        .cores
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-        .max(1);
-    let runs_dir = runs_dir.unwrap_or_else(|| {
-        db.parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(".".as_ref())
-            .join("isoflop-runs")
-    });
-    RunOptions {
-        db,
-        runs_dir,
-        cores,
-        parallel_runs: layout.parallel_runs,
-        threads_per_run: layout.threads_per_run,
-        max_runs: None,
-        progress: true,
-        new_version: false,
-        retry_failed: false,
+impl Layout {
+    /// The layout flags over this machine's cores.
+    fn options(&self) -> LayoutOptions {
+        let machine = LayoutOptions::this_machine();
+        LayoutOptions {
+            cores: self.cores.unwrap_or(machine.cores).max(1),
+            parallel_runs: self.parallel_runs,
+            threads_per_run: self.threads_per_run,
+        }
     }
 }
 
@@ -191,22 +182,24 @@ fn check_layout(layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// Trains a spec's runs (used by `sweep run` and `demo`).
+/// Trains a spec's runs with the local executor (used by `sweep run` and `demo`).
 pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutcome> {
     check_layout(&a.layout)?;
-    let runs = plan(spec)?;
-    let mut opts = options(&a.layout, a.db.clone(), a.runs_dir.clone());
+    let graph = RunGraph::pretrain(plan(spec)?);
+    let mut opts = LocalOptions::new(a.db.clone(), a.layout.options());
+    if let Some(dir) = &a.runs_dir {
+        opts.runs_dir = dir.clone();
+    }
     opts.max_runs = a.max_runs;
     opts.new_version = a.new_version;
     opts.retry_failed = a.retry_failed;
-    opts.progress = !a.quiet;
     let quiet = a.quiet;
     let mut say = |s: String| {
         if !quiet {
             eprintln!("{s}")
         }
     };
-    let layout = layout(spec, &runs, &opts);
+    let layout = layout(spec, graph.runs(), &opts.layout);
     // Each run's engine computes on a pool of its own run's threads (TrainConfig::threads);
     // only candle's element-wise pool is process-wide, sized here for candle sweeps alone.
     if spec.train.engine == "candle" && spec.train.device == "cpu" {
@@ -214,9 +207,10 @@ pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutco
     }
     let stop = stop_flag();
     let dataset = data::dataset(spec, &data::cache_dir(), &mut say)?;
-    say(format!("sweep {}: {} runs, {}", spec.name, runs.len(), layout.describe()));
-    let trainer = Arc::new(trainer::CrateTrainer::new(spec, dataset, &layout.threads)?);
-    run_sweep(spec, &runs, trainer, &opts, stop)
+    say(format!("sweep {}: {} runs, {}", spec.name, graph.len(), layout.describe()));
+    let trainer = Arc::new(Pretrainer::new(spec, dataset, &layout.threads)?);
+    LocalExecutor::new(trainer, opts)
+        .execute(spec, &graph, &Progress::new(!quiet), stop)
         .with_context(|| format!("sweep {} did not complete", spec.name))
 }
 
@@ -224,7 +218,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     let spec = SweepSpec::load(&a.spec)?;
     check_layout(&a.layout)?;
     let runs = plan(&spec)?;
-    let opts = options(&a.layout, PathBuf::from("isoflop.db"), None);
+    let opts = a.layout.options();
     let SweepLayout { max_parallel, threads } = layout(&spec, &runs, &opts);
     let estimates = if a.no_calibrate || spec.train.device != "cpu" {
         None

@@ -1,12 +1,6 @@
-//! Sweep orchestration: the scheduler, the bridge to the trainer and the analysis, around
-//! isoflop-sweep's spec and planner.
+//! The sweep's presentation in the terminal (progress bar and per-run lines); the sweep
+//! itself (spec, plan, graph, executors, analysis) is the isoflop-sweep library's.
 
-pub mod analysis;
-pub mod calibrate;
-pub mod data;
 pub mod progress;
-pub mod runner;
-pub mod trainer;
 
-// The spec and the planner are the isoflop-sweep library's.
-pub use isoflop_sweep::{plan, spec};
+pub use isoflop_sweep::{analysis, plan, spec};

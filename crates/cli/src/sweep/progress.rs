@@ -3,13 +3,14 @@
 
 use crate::sweep::plan::short;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::Mutex;
+use isoflop_sweep::Events;
+use std::sync::{Mutex, OnceLock};
 
-/// Progress of one sweep invocation, shared by its worker threads.
+/// Progress of one sweep invocation, shared by the executor's worker threads.
 pub struct Progress {
-    bar: Option<ProgressBar>,
-    total_runs: usize,
-    total_flops: f64,
+    enabled: bool,
+    bar: OnceLock<Option<ProgressBar>>,
+    totals: OnceLock<(usize, f64)>,
     state: Mutex<State>,
 }
 
@@ -24,9 +25,39 @@ struct State {
 const UNIT: f64 = 1e6;
 
 impl Progress {
-    /// A bar for `runs` runs worth `flops` FLOPs; `enabled = false` prints nothing at all.
-    pub fn new(runs: usize, flops: f64, enabled: bool) -> Self {
-        let bar = enabled.then(|| {
+    /// Progress on stderr; `enabled = false` prints nothing at all.
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            bar: OnceLock::new(),
+            totals: OnceLock::new(),
+            state: Mutex::new(State { finished_runs: 0, finished_flops: 0.0, slots: vec![] }),
+        }
+    }
+
+    fn redraw(&self, s: &State) {
+        let Some(Some(bar)) = self.bar.get() else { return };
+        let (total_runs, total_flops) = self.totals.get().copied().unwrap_or_default();
+        let flying: f64 = s.slots.iter().flatten().map(|(_, f, frac)| f * frac).sum();
+        let done = s.finished_flops + flying;
+        bar.set_position((done / UNIT) as u64);
+        let running: Vec<&str> = s.slots.iter().flatten().map(|(k, _, _)| k.as_str()).collect();
+        bar.set_message(format!(
+            "{}/{} runs · {}/{} FLOPs · training {}",
+            s.finished_runs,
+            total_runs,
+            short(done),
+            short(total_flops),
+            if running.is_empty() { "–".into() } else { running.join(", ") }
+        ));
+    }
+}
+
+impl Events for Progress {
+    /// A bar for `runs` runs worth `flops` FLOPs.
+    fn begin(&self, runs: usize, flops: f64) {
+        let _ = self.totals.set((runs, flops));
+        let _ = self.bar.set(self.enabled.then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some((flops / UNIT).ceil().max(1.0) as u64),
                 ProgressDrawTarget::stderr(),
@@ -39,35 +70,12 @@ impl Progress {
                 .progress_chars("=> "),
             );
             bar
-        });
-        let p = Self {
-            bar,
-            total_runs: runs,
-            total_flops: flops,
-            state: Mutex::new(State { finished_runs: 0, finished_flops: 0.0, slots: vec![] }),
-        };
-        p.redraw(&p.state.lock().expect("progress"));
-        p
-    }
-
-    fn redraw(&self, s: &State) {
-        let Some(bar) = &self.bar else { return };
-        let flying: f64 = s.slots.iter().flatten().map(|(_, f, frac)| f * frac).sum();
-        let done = s.finished_flops + flying;
-        bar.set_position((done / UNIT) as u64);
-        let running: Vec<&str> = s.slots.iter().flatten().map(|(k, _, _)| k.as_str()).collect();
-        bar.set_message(format!(
-            "{}/{} runs · {}/{} FLOPs · training {}",
-            s.finished_runs,
-            self.total_runs,
-            short(done),
-            short(self.total_flops),
-            if running.is_empty() { "–".into() } else { running.join(", ") }
-        ));
+        }));
+        self.redraw(&self.state.lock().expect("progress"));
     }
 
     /// A run starts; returns its slot.
-    pub fn start(&self, key: &str, flops: f64) -> usize {
+    fn start(&self, key: &str, flops: f64) -> usize {
         let mut s = self.state.lock().expect("progress");
         let slot = s.slots.iter().position(Option::is_none).unwrap_or_else(|| {
             s.slots.push(None);
@@ -79,7 +87,7 @@ impl Progress {
     }
 
     /// The run in `slot` is `frac` done.
-    pub fn advance(&self, slot: usize, frac: f64) {
+    fn advance(&self, slot: usize, frac: f64) {
         let mut s = self.state.lock().expect("progress");
         if let Some(Some(entry)) = s.slots.get_mut(slot) {
             entry.2 = frac.clamp(0.0, 1.0);
@@ -88,10 +96,10 @@ impl Progress {
     }
 
     /// The run in `slot` ended (finished, or interrupted and not counted).
-    pub fn end(&self, slot: usize, interrupted: bool) {
+    fn end(&self, slot: usize, counted: bool) {
         let mut s = self.state.lock().expect("progress");
         if let Some((_, flops, _)) = s.slots.get_mut(slot).and_then(Option::take)
-            && !interrupted
+            && counted
         {
             s.finished_runs += 1;
             s.finished_flops += flops;
@@ -100,17 +108,18 @@ impl Progress {
     }
 
     /// Prints one line above the bar.
-    pub fn line(&self, text: String) {
-        match &self.bar {
-            Some(bar) if !bar.is_hidden() => bar.println(text),
-            Some(_) => eprintln!("{text}"),
-            None => {}
+    fn line(&self, text: String) {
+        match self.bar.get() {
+            Some(Some(bar)) if !bar.is_hidden() => bar.println(text),
+            Some(Some(_)) => eprintln!("{text}"),
+            _ if self.enabled => eprintln!("{text}"),
+            _ => {}
         }
     }
 
     /// Clears the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+    fn finish(&self) {
+        if let Some(Some(bar)) = self.bar.get() {
             bar.finish_and_clear();
         }
     }

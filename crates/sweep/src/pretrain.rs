@@ -1,56 +1,19 @@
-//! The bridge from a planned run to isoflop-train's trainer, and back to the store's terms.
+//! The pretraining trainer: a planned run into isoflop-train's resolved `TrainConfig`,
+//! trained on the sweep's tokenized dataset, and its report back in the store's terms.
 
-use crate::sweep::plan::PlannedRun;
-use crate::sweep::spec::SweepSpec;
-use anyhow::{Context, Result, bail};
+use crate::graph::RunKind;
+use crate::plan::PlannedRun;
+use crate::spec::SweepSpec;
+use crate::trainer::{Job, Outcome, RunTrainer};
+use crate::{Error, Result};
 use isoflop_store::{CurvePoint, Metrics};
 use isoflop_train::{Dataset, Device, RunReport, RunStatus as TrainStatus, TrainConfig};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-/// How a training call ended.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// Trained its whole budget.
-    Done {
-        /// What it measured.
-        metrics: Metrics,
-        /// Its evaluations.
-        curve: Vec<CurvePoint>,
-    },
-    /// Stopped by NaN/inf or a runaway loss.
-    Diverged {
-        /// Why.
-        reason: String,
-        /// What it measured before.
-        metrics: Metrics,
-        /// Its evaluations before.
-        curve: Vec<CurvePoint>,
-    },
-    /// Stopped by the stop flag after saving a checkpoint.
-    Interrupted {
-        /// Tokens trained so far.
-        tokens: u64,
-    },
-}
-
-/// Trains one run in `dir` (resuming from the checkpoint there, if any) on `threads` threads,
-/// reporting tokens trained through `on_tokens`, and stopping at a checkpoint when `stop` is set.
-pub trait RunTrainer: Send + Sync {
-    /// Trains `run`.
-    fn train(
-        &self,
-        run: &PlannedRun,
-        dir: &Path,
-        threads: usize,
-        on_tokens: &mut dyn FnMut(u64),
-        stop: &AtomicBool,
-    ) -> Result<Outcome>;
-}
-
-/// The real trainer: isoflop-train on the sweep's tokenized dataset.
-pub struct CrateTrainer {
+/// Trains [`RunKind::Pretrain`] runs with isoflop-train on the sweep's dataset.
+pub struct Pretrainer {
     spec: SweepSpec,
     dataset: Dataset,
     /// This machine's measured peak FLOP/s on each thread count the sweep's runs use,
@@ -58,14 +21,15 @@ pub struct CrateTrainer {
     peak_flops: HashMap<usize, f64>,
 }
 
-impl CrateTrainer {
+impl Pretrainer {
     /// A trainer for `spec`'s runs on `dataset`, whose runs use these thread counts.
     pub fn new(spec: &SweepSpec, dataset: Dataset, threads: &[usize]) -> Result<Self> {
         if spec.train.device == "cuda" && !Device::cuda_compiled() {
-            bail!(
+            return Err(Error::Unsupported(
                 "train.device = \"cuda\" but this isoflop was built without the `cuda` feature \
                  (cargo build --release --features cuda)"
-            );
+                    .into(),
+            ));
         }
         let mut peak_flops = HashMap::new();
         for &t in threads {
@@ -74,12 +38,14 @@ impl CrateTrainer {
         Ok(Self { spec: spec.clone(), dataset, peak_flops })
     }
 
-    /// The resolved training config of a run (what its checkpoint records).
+    /// The resolved training config of a run (what its checkpoint and report record).
     pub fn config(&self, run: &PlannedRun, dir: &Path, threads: usize) -> Result<TrainConfig> {
+        let during = |context: String| move |source| Error::During { context, source };
         let t = &self.spec.train;
-        let mut cfg = TrainConfig::new(run.model, run.tokens)?;
+        let mut cfg =
+            TrainConfig::new(run.model, run.tokens).map_err(during(format!("run {}", run.key)))?;
         if let Some(b) = t.batch_tokens {
-            cfg = cfg.with_batch_tokens(b).with_context(|| format!("train.batch_tokens = {b}"))?;
+            cfg = cfg.with_batch_tokens(b).map_err(during(format!("train.batch_tokens = {b}")))?;
         }
         if let Some(lr) = t.lr {
             cfg.adamw.lr = lr;
@@ -103,7 +69,7 @@ impl CrateTrainer {
         cfg.resume = true;
         // A count not measured up front leaves the trainer to measure it.
         cfg.peak_flops = self.peak_flops.get(&threads).copied();
-        cfg.validate()?;
+        cfg.validate().map_err(during(format!("run {}", run.key)))?;
         Ok(cfg)
     }
 }
@@ -132,24 +98,40 @@ fn curve(r: &RunReport) -> Vec<CurvePoint> {
         .collect()
 }
 
-impl RunTrainer for CrateTrainer {
+impl RunTrainer for Pretrainer {
+    fn resolved(&self, job: &Job<'_>) -> Option<serde_json::Value> {
+        let cfg = self.config(&job.node.run, job.dir, job.threads).ok()?;
+        // Through text, so f32 settings keep the digits report.json writes (0.9, not
+        // 0.8999999761581421).
+        let text = serde_json::to_string(&cfg).expect("a training config serialises");
+        serde_json::from_str(&text).ok()
+    }
+
     fn train(
         &self,
-        run: &PlannedRun,
-        dir: &Path,
-        threads: usize,
+        job: &Job<'_>,
         on_tokens: &mut dyn FnMut(u64),
         stop: &AtomicBool,
     ) -> Result<Outcome> {
-        let cfg = self.config(run, dir, threads)?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create run directory {}", dir.display()))?;
+        if job.node.kind != RunKind::Pretrain {
+            return Err(Error::Unsupported(format!(
+                "run {} is a {} run; the pretrainer trains pretrain runs only",
+                job.node.key(),
+                job.node.kind
+            )));
+        }
+        let cfg = self.config(&job.node.run, job.dir, job.threads)?;
+        std::fs::create_dir_all(job.dir).map_err(|source| Error::Io {
+            context: "cannot create run directory",
+            path: job.dir.to_path_buf(),
+            source,
+        })?;
         let mut progress = |p: &isoflop_train::Progress| on_tokens(p.tokens);
         let report = isoflop_train::train(&cfg, &self.dataset, &mut progress, stop)?;
         // The report, with its resolved config, beside the checkpoint: a result can always be
         // traced to what made it.
-        let path = dir.join("report.json");
-        crate::output::write_atomic(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        let json = serde_json::to_string_pretty(&report).expect("a run report serialises");
+        isoflop_atomic::write(&job.dir.join("report.json"), json.as_bytes())?;
         Ok(match report.status {
             TrainStatus::Done => Outcome::Done { metrics: metrics(&report), curve: curve(&report) },
             TrainStatus::Diverged => Outcome::Diverged {

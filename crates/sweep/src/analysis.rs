@@ -5,8 +5,8 @@
 //! Only `done` runs are results; failed and diverged runs are named in the notes and never
 //! fitted.
 
-use crate::sweep::plan::short;
-use anyhow::Result;
+use crate::Result;
+use crate::plan::short;
 use isoflop_law::{
     Fit, FitOptions, Form, HeldOut, Holdout, Observation, approaches, evaluate_holdout, fit,
     split_holdout,

@@ -10,8 +10,8 @@
 //! not a whole run: the demo's estimate read 3 min 52 s for 3 min 40 s measured (quiet 2-core
 //! machine, 2026-11-22), within 5%.
 
-use crate::sweep::plan::PlannedRun;
-use anyhow::{Context, Result};
+use crate::plan::PlannedRun;
+use crate::{Error, Result};
 use isoflop_train::{AdamW, Device, Engine, GptConfig, KernelEngine, default_batch_tokens};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -92,8 +92,13 @@ pub fn estimate(
         let tps = match speed.get(&k) {
             Some(&s) => s,
             None => {
-                let s = measure(engine, r.model, t, rows)
-                    .with_context(|| format!("cannot calibrate engine {engine} on {}", r.key))?;
+                let s = measure(engine, r.model, t, rows).map_err(|e| match e {
+                    Error::Train(source) => Error::During {
+                        context: format!("cannot calibrate engine {engine} on {}", r.key),
+                        source,
+                    },
+                    e => e,
+                })?;
                 speed.insert(k, s);
                 s
             }

