@@ -76,12 +76,7 @@ fn main() {
         Command::Plan(a) => cmd::plan::run(a, json),
         Command::Estimate(a) => cmd::estimate::run(a, json),
         Command::Corpus(a) => cmd::corpus::run(a, json),
-        Command::Train(mut a) => {
-            // A config file fills what the command line left out, so train needs to know
-            // which flags were given.
-            let m = matches.subcommand_matches("train").expect("the train subcommand matched");
-            cmd::train::apply_config_file(&mut a, m).and_then(|()| cmd::train::run(a, json))
-        }
+        Command::Train(a) => cmd::train::run(a, json),
         Command::Bench(a) => cmd::bench::run(a, json),
         Command::Sweep(a) => cmd::sweep::run(a, json),
         Command::Runs(a) => cmd::runs::run(a, json),

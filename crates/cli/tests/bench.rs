@@ -69,7 +69,7 @@ fn human_table_by_default() {
 fn bad_flags_exit_2_naming_the_flag() {
     for (extra, want) in [
         (&["--shape", "XL"][..], "--shape XL"),
-        (&["--engine", "burn"][..], "--engine burn"),
+        (&["--engine", "burn"][..], "'burn' for '--engine"),
         (&["--seq", "129"][..], "--seq 129"),
         (&["--threads", "0"][..], "--threads"),
     ] {

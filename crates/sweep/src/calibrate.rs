@@ -12,7 +12,7 @@
 
 use crate::plan::PlannedRun;
 use crate::{Error, Result};
-use isoflop_train::{AdamW, Device, Engine, GptConfig, KernelEngine, default_batch_tokens};
+use isoflop_train::{AdamW, Device, Engine, EngineKind, GptConfig, default_batch_tokens};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -31,14 +31,11 @@ pub struct RunEstimate {
 }
 
 /// Measures the training speed of `cfg` on `threads` threads with `engine`.
-pub fn measure(engine: &str, cfg: GptConfig, threads: usize, rows: usize) -> Result<f64> {
+pub fn measure(engine: EngineKind, cfg: GptConfig, threads: usize, rows: usize) -> Result<f64> {
     // A model the memory cannot hold is refused here, not aborted by a failed allocation.
     let what = format!("calibrating {} layers × d_model {}", cfg.n_layer, cfg.d_model);
     isoflop_train::check_model_memory(&cfg, rows, cfg.context, &what)?;
-    let mut e: Box<dyn Engine> = match engine {
-        "kernels" => Box::new(KernelEngine::new(cfg, 0, threads)?),
-        _ => isoflop_train::make_engine(engine, cfg, 0, Device::Cpu, threads)?,
-    };
+    let mut e: Box<dyn Engine> = isoflop_train::make_engine(engine, cfg, 0, Device::Cpu, threads)?;
     let seq = cfg.context;
     let n = rows * seq;
     // A fixed pseudo-random token stream: speed does not depend on the text.
@@ -78,7 +75,7 @@ impl EvalCost {
 
 /// Estimates every run, measuring each distinct shape once.
 pub fn estimate(
-    engine: &str,
+    engine: EngineKind,
     runs: &[PlannedRun],
     threads: &[usize],
     eval: EvalCost,

@@ -8,7 +8,7 @@
 use crate::spec::SweepSpec;
 use crate::{Error, Result};
 use isoflop_train::fetch;
-use isoflop_train::{Corpus, Dataset, TokenizerKind};
+use isoflop_train::{Corpus, Dataset};
 use std::path::{Path, PathBuf};
 
 /// Wraps a train error with what was being done.
@@ -48,10 +48,8 @@ pub fn corpus(spec: &SweepSpec, cache: &Path, say: &mut dyn FnMut(String)) -> Re
 /// The tokenized dataset of a spec.
 pub fn dataset(spec: &SweepSpec, cache: &Path, say: &mut dyn FnMut(String)) -> Result<Dataset> {
     let corpus = corpus(spec, cache, say)?;
-    let kind = match spec.corpus.tokenizer.as_str() {
-        "bpe" => TokenizerKind::Bpe { vocab: spec.vocab() },
-        _ => TokenizerKind::Byte,
-    };
+    let kind =
+        spec.corpus.tokenizer.with_vocab(spec.vocab()).map_err(during("corpus.vocab".into()))?;
     Dataset::prepare(&corpus, kind, spec.corpus.split_seed, cache)
         .map_err(during(format!("cannot tokenize corpus {}", corpus.name)))
 }

@@ -3,6 +3,7 @@
 
 use crate::plan::PlannedRun;
 use crate::spec::SweepSpec;
+use isoflop_train::EngineKind;
 
 /// The machine and the layout flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,9 @@ pub fn layout<'a>(
     };
     let threads: Vec<usize> = match fixed {
         Some(t) => vec![t; runs.len()],
-        None if spec.train.engine == "kernels" => runs.iter().map(|r| recommended(r)).collect(),
+        None if spec.train.engine == EngineKind::Kernels => {
+            runs.iter().map(|r| recommended(r)).collect()
+        }
         None => {
             let mut by_flops = runs.clone();
             by_flops.sort_by(|a, b| a.flops_palm.total_cmp(&b.flops_palm));

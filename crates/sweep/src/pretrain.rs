@@ -7,7 +7,9 @@ use crate::spec::SweepSpec;
 use crate::trainer::{Job, Outcome, RunTrainer};
 use crate::{Error, Result};
 use isoflop_store::{CurvePoint, Metrics};
-use isoflop_train::{Dataset, Device, RunReport, RunStatus as TrainStatus, TrainConfig};
+use isoflop_train::{
+    Dataset, Device, RunReport, RunStatus as TrainStatus, TrainConfig, TrainOverrides,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -24,12 +26,12 @@ pub struct Pretrainer {
 impl Pretrainer {
     /// A trainer for `spec`'s runs on `dataset`, whose runs use these thread counts.
     pub fn new(spec: &SweepSpec, dataset: Dataset, threads: &[usize]) -> Result<Self> {
-        if spec.train.device == "cuda" && !Device::cuda_compiled() {
-            return Err(Error::Unsupported(
-                "train.device = \"cuda\" but this isoflop was built without the `cuda` feature \
-                 (cargo build --release --features cuda)"
-                    .into(),
-            ));
+        if spec.train.device != Device::Cpu && !Device::cuda_compiled() {
+            return Err(Error::Unsupported(format!(
+                "train.device = \"{}\" but this isoflop was built without the `cuda` feature \
+                 (cargo build --release --features cuda)",
+                spec.train.device
+            )));
         }
         let mut peak_flops = HashMap::new();
         for &t in threads {
@@ -38,38 +40,48 @@ impl Pretrainer {
         Ok(Self { spec: spec.clone(), dataset, peak_flops })
     }
 
-    /// The resolved training config of a run (what its checkpoint and report record).
-    pub fn config(&self, run: &PlannedRun, dir: &Path, threads: usize) -> Result<TrainConfig> {
-        let during = |context: String| move |source| Error::During { context, source };
+    /// The settings of a run as `isoflop train` would take them: the spec's `[train]` table,
+    /// the run's planned shape, tokens and seed, the layout's threads, its directory.
+    pub fn settings(&self, run: &PlannedRun, dir: &Path, threads: usize) -> TrainOverrides {
         let t = &self.spec.train;
-        let mut cfg =
-            TrainConfig::new(run.model, run.tokens).map_err(during(format!("run {}", run.key)))?;
-        if let Some(b) = t.batch_tokens {
-            cfg = cfg.with_batch_tokens(b).map_err(during(format!("train.batch_tokens = {b}")))?;
+        let m = &run.model;
+        TrainOverrides {
+            layers: Some(m.n_layer),
+            d_model: Some(m.d_model),
+            heads: Some(m.n_head),
+            context: Some(m.context),
+            tokens: Some(run.tokens as f64),
+            batch_tokens: t.batch_tokens.map(|b| b as f64),
+            lr: t.lr,
+            seed: Some(run.seed),
+            threads: Some(threads),
+            engine: Some(t.engine),
+            device: Some(t.device),
+            eval_points: t.eval_points,
+            eval_tokens: t.eval_tokens.map(|n| n as f64),
+            final_eval_tokens: t.final_eval_tokens.map(|n| n as f64),
+            out: Some(dir.to_path_buf()),
+            ..TrainOverrides::default()
         }
-        if let Some(lr) = t.lr {
-            cfg.adamw.lr = lr;
+    }
+
+    /// The resolved training config of a run (what its checkpoint and report record): its
+    /// settings resolved as `isoflop train` resolves them, checkpointing added.
+    pub fn config(&self, run: &PlannedRun, dir: &Path, threads: usize) -> Result<TrainConfig> {
+        let during = |source| Error::During { context: format!("run {}", run.key), source };
+        let mut cfg = self.settings(run, dir, threads).resolve(run.model.vocab).map_err(during)?;
+        if cfg.model != run.model {
+            return Err(Error::Plan(format!(
+                "run {}: its planned shape {:?} resolved to {:?}",
+                run.key, run.model, cfg.model
+            )));
         }
-        if let Some(n) = t.eval_points {
-            cfg.eval_points = n;
-        }
-        if let Some(n) = t.eval_tokens {
-            cfg.eval_tokens = n;
-        }
-        if let Some(n) = t.final_eval_tokens {
-            cfg.final_eval_tokens = n;
-        }
-        cfg.seed = run.seed;
-        cfg.threads = threads;
-        cfg.engine = t.engine.clone();
-        cfg.device = if t.device == "cuda" { Device::Cuda(0) } else { Device::Cpu };
-        cfg.checkpoint_dir = Some(dir.to_path_buf());
         // About eight checkpoints per run: a `kill -9` loses at most an eighth of a run.
         cfg.checkpoint_every = (cfg.steps() / 8).max(1);
         cfg.resume = true;
         // A count not measured up front leaves the trainer to measure it.
         cfg.peak_flops = self.peak_flops.get(&threads).copied();
-        cfg.validate().map_err(during(format!("run {}", run.key)))?;
+        cfg.validate().map_err(during)?;
         Ok(cfg)
     }
 }

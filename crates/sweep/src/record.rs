@@ -48,7 +48,7 @@ pub fn new_runs(
                 flops: r.flops,
                 budget: r.budget,
                 seed: r.seed,
-                engine: Some(spec.train.engine.clone()),
+                engine: Some(spec.train.engine.to_string()),
             }
         })
         .collect()

@@ -23,6 +23,7 @@
 //! [`SweepSpec`] saved in the store beside the runs it planned.
 
 use crate::{Error, Result};
+use isoflop_train::{Device, EngineKind, TokenizerName};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -59,8 +60,8 @@ pub struct CorpusSpec {
     #[serde(default = "default_source")]
     pub source: String,
     /// `byte` (vocabulary 256) or `bpe`.
-    #[serde(default = "default_tokenizer")]
-    pub tokenizer: String,
+    #[serde(default)]
+    pub tokenizer: TokenizerName,
     /// BPE vocabulary size.
     #[serde(default)]
     pub vocab: Option<usize>,
@@ -72,15 +73,12 @@ pub struct CorpusSpec {
 fn default_source() -> String {
     "default".into()
 }
-fn default_tokenizer() -> String {
-    "byte".into()
-}
 
 impl Default for CorpusSpec {
     fn default() -> Self {
         Self {
             source: default_source(),
-            tokenizer: default_tokenizer(),
+            tokenizer: TokenizerName::Byte,
             vocab: None,
             split_seed: 0,
         }
@@ -134,11 +132,11 @@ fn default_tpp() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
     /// Training engine: `kernels` (fast CPU) or `candle` (reference, CUDA).
-    #[serde(default = "default_engine")]
-    pub engine: String,
-    /// `cpu` or `cuda`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    #[serde(default)]
+    pub engine: EngineKind,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[serde(default)]
+    pub device: Device,
     /// Context length of every model.
     #[serde(default = "default_context")]
     pub context: usize,
@@ -168,12 +166,6 @@ pub struct TrainSpec {
     pub final_eval_tokens: Option<u64>,
 }
 
-fn default_engine() -> String {
-    "kernels".into()
-}
-fn default_device() -> String {
-    "cpu".into()
-}
 fn default_context() -> usize {
     isoflop_train::ladder::CONTEXT
 }
@@ -184,8 +176,8 @@ fn default_seeds() -> Vec<u64> {
 impl Default for TrainSpec {
     fn default() -> Self {
         Self {
-            engine: default_engine(),
-            device: default_device(),
+            engine: EngineKind::Kernels,
+            device: Device::Cpu,
             context: default_context(),
             seeds: default_seeds(),
             lr: None,
@@ -236,18 +228,10 @@ impl SweepSpec {
                 self.name
             ));
         }
-        match self.corpus.tokenizer.as_str() {
-            "byte" => {}
-            "bpe" => {
-                if self.corpus.vocab.is_none_or(|v| !(257..=65536).contains(&v)) {
-                    return Err(
-                        "corpus.vocab: a bpe tokenizer needs vocab between 257 and 65536".into()
-                    );
-                }
-            }
-            other => {
-                return Err(format!("corpus.tokenizer = {other:?}: expected \"byte\" or \"bpe\""));
-            }
+        if self.corpus.tokenizer == TokenizerName::Bpe
+            && self.corpus.vocab.is_none_or(|v| !(257..=65536).contains(&v))
+        {
+            return Err("corpus.vocab: a bpe tokenizer needs vocab between 257 and 65536".into());
         }
         let positive = |what: &str, v: f64| -> std::result::Result<(), String> {
             if !(v.is_finite() && v > 0.0) {
@@ -299,15 +283,7 @@ impl SweepSpec {
             }
         }
         let t = &self.train;
-        if !["kernels", "candle"].contains(&t.engine.as_str()) {
-            return Err(format!(
-                "train.engine = {:?}: expected \"kernels\" or \"candle\"",
-                t.engine
-            ));
-        }
-        if !["cpu", "cuda"].contains(&t.device.as_str()) {
-            return Err(format!("train.device = {:?}: expected \"cpu\" or \"cuda\"", t.device));
-        }
+        t.engine.check_device(t.device).map_err(|e| format!("train.engine: {e}"))?;
         if t.context < 2 || t.context > isoflop_train::MAX_CONTEXT {
             return Err(format!(
                 "train.context = {}: must lie in 2..={} (the trainer's attention keeps every \
@@ -335,9 +311,9 @@ impl SweepSpec {
 
     /// The vocabulary size the tokenizer gives.
     pub fn vocab(&self) -> usize {
-        match self.corpus.tokenizer.as_str() {
-            "bpe" => self.corpus.vocab.unwrap_or(4096),
-            _ => isoflop_train::ladder::BYTE_VOCAB,
+        match self.corpus.tokenizer {
+            TokenizerName::Bpe => self.corpus.vocab.unwrap_or(isoflop_train::DEFAULT_BPE_VOCAB),
+            TokenizerName::Byte => isoflop_train::ladder::BYTE_VOCAB,
         }
     }
 }
@@ -353,7 +329,7 @@ mod tests {
             "q.toml",
         )
         .unwrap();
-        assert_eq!(s.train.engine, "kernels");
+        assert_eq!(s.train.engine, EngineKind::Kernels);
         assert_eq!(s.corpus.source, "default");
         assert!(matches!(s.design, Design::Isoflop { sizes: 5, .. }));
         let g = SweepSpec::parse(

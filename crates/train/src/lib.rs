@@ -29,6 +29,7 @@ pub mod corpus;
 mod dataset;
 mod device;
 mod engine;
+mod engine_kind;
 mod error;
 mod factory;
 pub mod fetch;
@@ -48,7 +49,7 @@ pub mod task_fetch;
 mod threads;
 mod tokenizer;
 mod train_config;
-mod train_file;
+mod train_overrides;
 mod trainer;
 
 pub use candle_engine::CandleEngine;
@@ -58,8 +59,9 @@ pub use corpus::{Corpus, Document};
 pub use dataset::{Dataset, DatasetMeta, SplitStats, TokenSplit};
 pub use device::Device;
 pub use engine::{AdamW, Engine, NamedTensor};
+pub use engine_kind::EngineKind;
 pub use error::{Error, Result};
-pub use factory::{ENGINES, make_engine};
+pub use factory::make_engine;
 pub use hparams::{
     LR_BASE, LR_BASE_WIDTH, MAX_ROWS, MIN_ROWS, MIN_STEPS, WARMUP_FRACTION, default_batch_tokens,
     default_lr, default_warmup_steps,
@@ -74,12 +76,12 @@ pub use memory::{
 pub use pooled_engine::PooledEngine;
 pub use schedule::{FINAL_LR_RATIO, LrSchedule};
 pub use threads::{RunPool, check_threads, logical_cpus, physical_cores, resolve_threads};
-pub use tokenizer::{Tokenizer, TokenizerKind};
+pub use tokenizer::{Tokenizer, TokenizerKind, TokenizerName};
 pub use train_config::{
     DEFAULT_DIVERGENCE_RATIO, DEFAULT_EVAL_POINTS, DEFAULT_EVAL_TOKENS, DEFAULT_FINAL_EVAL_TOKENS,
     FIRST_EVAL_FRACTION, MAX_RUN_TOKENS, MIN_EVAL_TOKENS, TrainConfig,
 };
-pub use train_file::{TrainFile, parse_count};
+pub use train_overrides::{DEFAULT_BPE_VOCAB, TrainOverrides, parse_count};
 pub use trainer::{
     CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte, train,
 };

@@ -90,6 +90,39 @@ impl FromStr for TokenizerKind {
     }
 }
 
+/// A tokenizer's name as flags, files and specs give it, its vocabulary given apart
+/// (`tokenizer = "bpe"`, `vocab = 4096`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerName {
+    /// One token per UTF-8 byte (vocabulary 256; losses are per byte).
+    #[default]
+    Byte,
+    /// Byte-level BPE trained on the train split.
+    Bpe,
+}
+
+impl TokenizerName {
+    /// The tokenizer of this name; `vocab` is the BPE vocabulary (checked; ignored for bytes).
+    pub fn with_vocab(self, vocab: usize) -> Result<TokenizerKind> {
+        let kind = match self {
+            TokenizerName::Byte => TokenizerKind::Byte,
+            TokenizerName::Bpe => TokenizerKind::Bpe { vocab },
+        };
+        kind.validate()?;
+        Ok(kind)
+    }
+}
+
+impl fmt::Display for TokenizerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenizerName::Byte => "byte",
+            TokenizerName::Bpe => "bpe",
+        })
+    }
+}
+
 /// A ready tokenizer.
 pub enum Tokenizer {
     /// Bytes.

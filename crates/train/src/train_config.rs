@@ -5,7 +5,7 @@
 //! file or flags override fields; [`TrainConfig::validate`] checks the result once, and the
 //! trainer trusts it from then on.
 
-use crate::{AdamW, Device, Error, GptConfig, LrSchedule, Result};
+use crate::{AdamW, Device, EngineKind, Error, GptConfig, LrSchedule, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -52,7 +52,7 @@ pub struct TrainConfig {
     /// [`crate::train`] and used for its pool, its peak FLOP/s and its report.
     pub threads: usize,
     /// Engine name: `candle` or `kernels`.
-    pub engine: String,
+    pub engine: EngineKind,
     /// Device.
     pub device: Device,
     /// Number of log-spaced evaluations.
@@ -92,7 +92,7 @@ impl TrainConfig {
             final_lr_ratio: crate::FINAL_LR_RATIO,
             seed: 0,
             threads: 0,
-            engine: "kernels".into(),
+            engine: EngineKind::Kernels,
             device: Device::Cpu,
             eval_points: DEFAULT_EVAL_POINTS,
             eval_tokens: (tokens / 40).clamp(MIN_EVAL_TOKENS, DEFAULT_EVAL_TOKENS),
@@ -220,7 +220,7 @@ impl TrainConfig {
     pub fn resumable_from(&self, other: &TrainConfig) -> std::result::Result<(), String> {
         let strip = |c: &TrainConfig| TrainConfig {
             threads: 0,
-            engine: String::new(),
+            engine: EngineKind::Kernels,
             device: Device::Cpu,
             checkpoint_dir: None,
             checkpoint_every: 0,
@@ -291,7 +291,7 @@ mod tests {
         let a = TrainConfig::new(model(), 100_000).unwrap();
         let mut b = a.clone();
         b.threads = 7;
-        b.engine = "kernels".into();
+        b.engine = EngineKind::Kernels;
         assert!(a.resumable_from(&b).is_ok());
         b.seed = 1;
         let e = a.resumable_from(&b).unwrap_err();

@@ -298,7 +298,7 @@ pub fn train(
     }
     // Refused here rather than aborted by a failed allocation inside the engine.
     crate::memory::check_memory(cfg)?;
-    let mut engine = make_engine(&cfg.engine, cfg.model, cfg.seed, cfg.device, threads)?;
+    let mut engine = make_engine(cfg.engine, cfg.model, cfg.seed, cfg.device, threads)?;
     let mut state = LoopState {
         config: cfg.clone(),
         step: 0,

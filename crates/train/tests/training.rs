@@ -2,7 +2,8 @@
 //! determinism, resume, divergence and early stopping.
 
 use isoflop_train::{
-    Corpus, Dataset, Document, GptConfig, RunReport, RunStatus, TokenizerKind, TrainConfig, train,
+    Corpus, Dataset, Document, EngineKind, GptConfig, RunReport, RunStatus, TokenizerKind,
+    TrainConfig, train,
 };
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -114,7 +115,7 @@ fn determinism_and_resume(engine: &str) -> RunReport {
     let data = dataset(&corpus_of(&texts), cache.path());
     let model = GptConfig::new(1, 32, 2, 256, 32).unwrap();
     let mut base = config(model, 40 * 256, 256, 3e-3);
-    base.engine = engine.into();
+    base.engine = engine.parse().unwrap();
 
     let a = run(&base, &data);
     let b = run(&base, &data);
@@ -176,7 +177,7 @@ fn either_engine_resumes_the_others_checkpoint() {
     let model = GptConfig::new(1, 32, 2, 256, 32).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(model, 30 * 256, 256, 3e-3);
-    cfg.engine = "kernels".into();
+    cfg.engine = EngineKind::Kernels;
     let whole = run(&cfg, &data);
     cfg.checkpoint_dir = Some(dir.path().to_path_buf());
     let stop = AtomicBool::new(false);
@@ -188,7 +189,7 @@ fn either_engine_resumes_the_others_checkpoint() {
     assert_eq!(train(&cfg, &data, &mut halt, &stop).unwrap().status, RunStatus::Interrupted);
     // The checkpoint names weights and AdamW moments as the PyTorch state_dict: candle reads
     // what the kernels wrote and finishes the run on the same losses, up to float rounding.
-    cfg.engine = "candle".into();
+    cfg.engine = EngineKind::Candle;
     cfg.resume = true;
     let finished = run(&cfg, &data);
     let (a, b) = (whole.val_loss.unwrap(), finished.val_loss.unwrap());
@@ -214,7 +215,7 @@ fn divergence_and_early_stopping() {
     for engine in ["kernels", "candle"] {
         let mut blown = config(model, 60 * 256, 256, 1e38);
         blown.warmup_steps = 0;
-        blown.engine = engine.into();
+        blown.engine = engine.parse().unwrap();
         let r = train(&blown, &data, &mut |_| {}, &AtomicBool::new(false))
             .unwrap_or_else(|e| panic!("{engine}: a NaN loss failed the run: {e}"));
         assert_eq!(r.status, RunStatus::Diverged, "{engine}: {:?}", r.reason);

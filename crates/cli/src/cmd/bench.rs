@@ -17,7 +17,7 @@ use crate::output::print_json;
 use anyhow::{Context, Result, bail};
 use isoflop_cost::FlopConvention;
 use isoflop_train::kernels::{measure_peak_flops, recommended_parallelism};
-use isoflop_train::{AdamW, Device, Engine, GptConfig, KernelEngine, make_engine};
+use isoflop_train::{AdamW, Device, Engine, EngineKind, GptConfig, make_engine};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -45,8 +45,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Engine: `kernels` (the fast CPU engine) or `candle` (the autograd reference).
-    #[arg(long, default_value = "kernels")]
-    engine: String,
+    #[arg(long, value_enum, default_value_t)]
+    engine: EngineKind,
     /// Timed steps; the median is reported.
     #[arg(long, default_value_t = 20)]
     steps: usize,
@@ -121,14 +121,6 @@ fn reference_shape(name: &str) -> Result<GptConfig> {
     Ok(GptConfig::new(n_layer, d_model, n_head, 256, 128)?)
 }
 
-fn build_engine(name: &str, cfg: GptConfig, threads: usize) -> Result<Box<dyn Engine>> {
-    Ok(match name {
-        "kernels" => Box::new(KernelEngine::new(cfg, 0, threads)?),
-        "candle" => make_engine("candle", cfg, 0, Device::Cpu, threads)?,
-        _ => bail!("--engine {name}: expected `kernels` or `candle`"),
-    })
-}
-
 /// xorshift64*: random tokens as the reference script's `torch.randint`, without a dependency.
 struct Tokens(u64);
 
@@ -191,22 +183,19 @@ fn train(a: TrainArgs, json: bool) -> Result<()> {
         bail!("--batch, --steps, --threads and --runs must be at least 1");
     }
     isoflop_train::check_threads("--threads", a.threads)?;
-    if a.engine != "kernels" && a.engine != "candle" {
-        bail!("--engine {}: expected `kernels` or `candle`", a.engine);
-    }
     let peak_probe = || measure_peak_flops(a.runs * a.threads, 0.25, 3) / 1e9;
     let before = a.peak_gflops.is_none().then(peak_probe);
     let per_run: Vec<RunResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..a.runs)
             .map(|r| {
-                let engine_name = a.engine.clone();
+                let kind = a.engine;
                 let (threads, batch, warmup, steps) = (a.threads, a.batch, a.warmup, a.steps);
                 s.spawn(move || -> Result<RunResult> {
                     // candle sizes its matmuls' parallelism from the current rayon pool; the pool
                     // bounds it to `threads` as it does the kernels.
                     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
                     pool.install(|| {
-                        let mut engine = build_engine(&engine_name, cfg, threads)?;
+                        let mut engine = make_engine(kind, cfg, 0, Device::Cpu, threads)?;
                         time_run(engine.as_mut(), batch, seq, warmup, steps, r as u64)
                     })
                 })
@@ -233,7 +222,7 @@ fn train(a: TrainArgs, json: bool) -> Result<()> {
     };
     let rec = recommended_parallelism(&cfg, a.runs * a.threads);
     let report = TrainReport {
-        engine: a.engine.clone(),
+        engine: a.engine.to_string(),
         shape: a.shape.to_ascii_uppercase(),
         config: cfg,
         params: shape.params().total,

@@ -4,9 +4,10 @@
 use crate::output::print_json;
 use anyhow::{Context, Result};
 use clap::Subcommand;
+use clap::ValueEnum;
 use isoflop_train::corpus::{self, Corpus, Dataset, FetchReport};
 use isoflop_train::fetch::Role;
-use isoflop_train::{DatasetMeta, TokenizerKind};
+use isoflop_train::{DatasetMeta, TokenizerKind, TokenizerName, TrainOverrides};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,7 @@ pub struct DataArgs {
     #[arg(long, default_value = "byte", value_parser = ["byte", "bpe"])]
     pub tokenizer: String,
     /// BPE vocabulary size (with `--tokenizer bpe`).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = isoflop_train::DEFAULT_BPE_VOCAB)]
     pub vocab: usize,
     /// Seed of the train/val/test split.
     #[arg(long, default_value_t = 0)]
@@ -72,14 +73,23 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
+    /// The data settings of a training run (`isoflop train`'s flags and file, merged).
+    pub fn from_settings(set: &TrainOverrides) -> Self {
+        DataArgs {
+            corpus: set.corpus.clone(),
+            ood: set.ood.clone(),
+            tokenizer: set.tokenizer.unwrap_or_default().to_string(),
+            vocab: set.vocab.unwrap_or(isoflop_train::DEFAULT_BPE_VOCAB),
+            split_seed: set.split_seed.unwrap_or(0),
+            cache: CacheArgs { cache_dir: set.cache_dir.clone() },
+        }
+    }
+
     /// The tokenizer asked for.
     pub fn tokenizer_kind(&self) -> Result<TokenizerKind> {
-        let kind = match self.tokenizer.as_str() {
-            "bpe" => TokenizerKind::Bpe { vocab: self.vocab },
-            _ => TokenizerKind::Byte,
-        };
-        kind.validate().context("--vocab")?;
-        Ok(kind)
+        let name = TokenizerName::from_str(&self.tokenizer, false)
+            .map_err(|e| anyhow::anyhow!("--tokenizer {e}"))?;
+        name.with_vocab(self.vocab).context("--vocab")
     }
 
     /// Reads the corpus: `--corpus`, or the default one (fetched first if it is not cached).

@@ -11,6 +11,7 @@ use isoflop_sweep::{
     Executor, LayoutOptions, LocalExecutor, LocalOptions, PlannedRun, Pretrainer, RunGraph,
     SweepLayout, SweepOutcome, SweepSpec, calibrate, data, layout, plan, short,
 };
+use isoflop_train::{Device, EngineKind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -202,7 +203,7 @@ pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutco
     let layout = layout(spec, graph.runs(), &opts.layout);
     // Each run's engine computes on a pool of its own run's threads (TrainConfig::threads);
     // only candle's element-wise pool is process-wide, sized here for candle sweeps alone.
-    if spec.train.engine == "candle" && spec.train.device == "cpu" {
+    if spec.train.engine == EngineKind::Candle && spec.train.device == Device::Cpu {
         super::train::set_candle_threads(layout.range().1);
     }
     let stop = stop_flag();
@@ -220,7 +221,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     let runs = plan(&spec)?;
     let opts = a.layout.options();
     let SweepLayout { max_parallel, threads } = layout(&spec, &runs, &opts);
-    let estimates = if a.no_calibrate || spec.train.device != "cpu" {
+    let estimates = if a.no_calibrate || spec.train.device != Device::Cpu {
         None
     } else {
         if !json {
@@ -232,7 +233,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             tokens: t.eval_tokens.unwrap_or(isoflop_train::DEFAULT_EVAL_TOKENS),
             final_tokens: t.final_eval_tokens.unwrap_or(isoflop_train::DEFAULT_FINAL_EVAL_TOKENS),
         };
-        Some(calibrate::estimate(&t.engine, &runs, &threads, eval)?)
+        Some(calibrate::estimate(t.engine, &runs, &threads, eval)?)
     };
     let wall = estimates.as_ref().map(|e| {
         let jobs: Vec<(f64, usize)> = e.iter().map(|r| (r.seconds, r.threads)).collect();

@@ -11,13 +11,14 @@ use crate::output::{print_json, thousands, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use isoflop_train::{
-    Device, GptConfig, Progress, ProgressEvent, RunReport, RunStatus, TrainConfig, ladder, train,
+    Device, EngineKind, Progress, ProgressEvent, RunReport, RunStatus, TrainOverrides, train,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Arguments of `isoflop train`.
+/// Arguments of `isoflop train`: the run's settings (isoflop-train's `TrainOverrides`, the
+/// same type the `--config` file is read into), the file, and `--resume`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Settings from a TOML file whose keys are these flags' names with `_` for `-`
@@ -25,116 +26,14 @@ pub struct Args {
     /// the command line override it. Relative paths in it are relative to the file.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Parameter budget: the nearest shape of the model ladder (e.g. 2e5, 1.5M).
-    #[arg(long, value_parser = parse_count)]
-    pub params: Option<f64>,
-    /// Transformer blocks (overrides the ladder's).
-    #[arg(long)]
-    pub layers: Option<usize>,
-    /// Residual width (overrides the ladder's).
-    #[arg(long)]
-    pub d_model: Option<usize>,
-    /// Attention heads; must divide --d-model (default: heads as near 32 wide as the width
-    /// allows, as the ladder's shapes have).
-    #[arg(long)]
-    pub heads: Option<usize>,
-    /// Context length in tokens (rows are this long).
-    #[arg(long, default_value_t = ladder::CONTEXT)]
-    pub context: usize,
-    /// Token budget to train on (e.g. 4e6); the schedule ends exactly there.
-    #[arg(long, value_parser = parse_count, required_unless_present = "config")]
-    pub tokens: Option<f64>,
-    /// Tokens per optimizer step, a multiple of --context (default: the batch rule).
-    #[arg(long, value_parser = parse_count)]
-    pub batch_tokens: Option<f64>,
-    /// Peak learning rate (default: the ladder's LR rule, 3e-3·128/d_model).
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Warm-up steps (default: 5% of the steps).
-    #[arg(long)]
-    pub warmup_steps: Option<u64>,
-    /// Seed of the initial weights and the batch order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Compute threads (0: one per physical core).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Training engine: kernels (fused CPU kernels, the fast default) or candle (the autograd
-    /// reference; the one that runs on --device cuda).
-    #[arg(long, default_value = "kernels")]
-    pub engine: String,
-    /// Device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Stop when the val loss has not improved for this many evaluations.
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// Evaluations at log-spaced token counts.
-    #[arg(long, default_value_t = isoflop_train::DEFAULT_EVAL_POINTS)]
-    pub eval_points: usize,
-    /// Tokens per split scored at each intermediate evaluation.
-    #[arg(long, value_parser = parse_count)]
-    pub eval_tokens: Option<f64>,
-    /// Tokens per split scored at the final evaluation.
-    #[arg(long, value_parser = parse_count)]
-    pub final_eval_tokens: Option<f64>,
-    /// Run directory: config.json, report.json and the checkpoint go here.
-    #[arg(short = 'o', long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
     /// Continue the run whose checkpoint is in the -o directory.
     #[arg(long)]
     pub resume: bool,
-    /// Checkpoint every this many steps (0: only when stopped and at the end).
-    #[arg(long, default_value_t = 0)]
-    pub checkpoint_every: u64,
     #[command(flatten)]
-    pub data: DataArgs,
+    pub set: TrainOverrides,
 }
 
 pub use isoflop_train::parse_count;
-
-fn count(v: f64, flag: &str) -> Result<u64> {
-    // Above the largest run, before the cast (which would saturate at u64::MAX).
-    if v > isoflop_train::MAX_RUN_TOKENS as f64 {
-        bail!("{flag} {v:e} is more than the 1e15 tokens one run may train");
-    }
-    if v.fract() != 0.0 {
-        bail!("{flag} {v} is not a whole number");
-    }
-    Ok(v as u64)
-}
-
-/// The model shape from --params and/or --layers/--d-model/--heads.
-fn resolve_shape(a: &Args, vocab: usize) -> Result<GptConfig> {
-    // The context first: the ladder needs one, and its error must not be blamed on --params.
-    if a.context == 0 {
-        bail!("--context 0: a row must hold at least 1 token");
-    }
-    if a.context > isoflop_train::MAX_CONTEXT {
-        bail!(
-            "--context {}: more than the trainer's {} (its attention keeps every head's T×T \
-             probabilities: 4·T² bytes per head and row)",
-            a.context,
-            isoflop_train::MAX_CONTEXT
-        );
-    }
-    let base = match a.params {
-        Some(n) => Some(ladder::shape_for_params_with(n, vocab, a.context).context("--params")?),
-        None => None,
-    };
-    let layers = a.layers.or(base.map(|b| b.n_layer));
-    let d_model = a.d_model.or(base.map(|b| b.d_model));
-    let (Some(n_layer), Some(d_model)) = (layers, d_model) else {
-        bail!("give the model's size: --params N, or --layers and --d-model");
-    };
-    let heads = a
-        .heads
-        .or(base.filter(|b| b.d_model == d_model).map(|b| b.n_head))
-        .unwrap_or_else(|| ladder::heads_for_width(d_model));
-    GptConfig::new(n_layer, d_model, heads, vocab, a.context).with_context(|| {
-        format!("--layers {n_layer} --d-model {d_model} --heads {heads} --context {}", a.context)
-    })
-}
 
 /// Sizes candle's process-wide pool for element-wise ops on the CPU: candle reads
 /// `CANDLE_NUM_THREADS` once, at that pool's first use, and no pool of a run reaches it
@@ -148,82 +47,32 @@ pub fn set_candle_threads(threads: usize) {
     }
 }
 
-/// Fills every setting not given on the command line (`m` says which were) from the
-/// `--config` file, if there is one.
-pub fn apply_config_file(a: &mut Args, m: &clap::ArgMatches) -> Result<()> {
-    let Some(path) = a.config.clone() else {
-        return Ok(());
+/// The settings of the command line over those of the `--config` file, if there is one.
+pub fn settings(a: &Args) -> Result<TrainOverrides> {
+    let file = match &a.config {
+        Some(path) => TrainOverrides::load(path).context("--config")?,
+        None => TrainOverrides::default(),
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--config: cannot read {}", path.display()))?;
-    let file = isoflop_train::TrainFile::parse(&text, &path.display().to_string())?;
-    let base = path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
-    let rel = |p: PathBuf| Some(if p.is_relative() { base.join(p) } else { p });
-    let given = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    // `take!(id, field, value)`: the file's value, unless the flag `id` was given.
-    macro_rules! take {
-        ($id:literal, $field:expr, $value:expr) => {
-            if !given($id)
-                && let Some(v) = $value
-            {
-                $field = v;
-            }
-        };
+    let set = a.set.clone().over(file);
+    if set.ood.is_some() && set.corpus.is_none() {
+        bail!("--ood needs --corpus (the default corpus brings its own)");
     }
-    take!("params", a.params, file.params.map(Some));
-    take!("layers", a.layers, file.layers.map(Some));
-    take!("d_model", a.d_model, file.d_model.map(Some));
-    take!("heads", a.heads, file.heads.map(Some));
-    take!("context", a.context, file.context);
-    take!("tokens", a.tokens, file.tokens.map(Some));
-    take!("batch_tokens", a.batch_tokens, file.batch_tokens.map(Some));
-    take!("lr", a.lr, file.lr.map(Some));
-    take!("warmup_steps", a.warmup_steps, file.warmup_steps.map(Some));
-    take!("seed", a.seed, file.seed);
-    take!("threads", a.threads, file.threads);
-    take!("engine", a.engine, file.engine);
-    take!("device", a.device, file.device);
-    take!("patience", a.patience, file.patience.map(Some));
-    take!("eval_points", a.eval_points, file.eval_points);
-    take!("eval_tokens", a.eval_tokens, file.eval_tokens.map(Some));
-    take!("final_eval_tokens", a.final_eval_tokens, file.final_eval_tokens.map(Some));
-    take!("out", a.out, file.out.map(rel));
-    take!("checkpoint_every", a.checkpoint_every, file.checkpoint_every);
-    take!("corpus", a.data.corpus, file.corpus.map(rel));
-    take!("ood", a.data.ood, file.ood.map(rel));
-    take!("tokenizer", a.data.tokenizer, file.tokenizer);
-    take!("vocab", a.data.vocab, file.vocab);
-    take!("split_seed", a.data.split_seed, file.split_seed);
-    take!("cache_dir", a.data.cache.cache_dir, file.cache_dir.map(rel));
-    if a.data.ood.is_some() && a.data.corpus.is_none() {
-        bail!("--config {}: ood needs corpus (the default corpus brings its own)", path.display());
-    }
-    Ok(())
+    Ok(set)
 }
 
 /// Runs `isoflop train`.
 pub fn run(a: Args, json: bool) -> Result<()> {
-    let device: Device = a.device.parse().context("--device")?;
+    let set = settings(&a)?;
+    let device = set.device.unwrap_or_default();
     device.ensure_available().context("--device")?;
-    if !isoflop_train::ENGINES.contains(&a.engine.as_str()) {
-        bail!("--engine {}: expected one of {}", a.engine, isoflop_train::ENGINES.join(", "));
-    }
-    if a.engine == "kernels" && device != Device::Cpu {
-        bail!("--engine kernels runs on the CPU only: add --engine candle for --device {device}");
-    }
-    let Some(tokens) = a.tokens else {
-        bail!("give the token budget: --tokens N, or tokens in the --config file");
-    };
-    let tokens = count(tokens, "--tokens")?;
-    // Check the shape flags before the (possibly slow) data preparation.
-    resolve_shape(&a, 256)?;
-    // Refused before anything starts: a mistyped count would start that many threads.
-    let threads = isoflop_train::resolve_threads("--threads", a.threads)?;
-    if a.engine == "candle" && device == Device::Cpu {
-        set_candle_threads(threads);
+    // Everything but the vocabulary is checked before the (possibly slow) data preparation.
+    let vocab = set.tokenizer_kind()?.vocab();
+    set.resolve(vocab)?;
+    if set.engine.unwrap_or_default() == EngineKind::Candle && device == Device::Cpu {
+        set_candle_threads(isoflop_train::resolve_threads("--threads", set.threads.unwrap_or(0))?);
     }
     if a.resume {
-        let Some(dir) = a.out.as_ref() else {
+        let Some(dir) = set.out.as_ref() else {
             bail!("--resume needs the run directory: -o DIR, or out in the --config file");
         };
         let ck = isoflop_train::checkpoint_path(dir);
@@ -232,35 +81,10 @@ pub fn run(a: Args, json: bool) -> Result<()> {
         }
     }
 
-    let data = a.data.dataset(json)?;
-    let model = resolve_shape(&a, data.meta.vocab)?;
-    let mut cfg = TrainConfig::new(model, tokens).context("--tokens")?;
-    if let Some(b) = a.batch_tokens {
-        cfg = cfg.with_batch_tokens(count(b, "--batch-tokens")?).context("--batch-tokens")?;
-    }
-    if let Some(lr) = a.lr {
-        cfg.adamw.lr = lr;
-    }
-    if let Some(w) = a.warmup_steps {
-        cfg.warmup_steps = w;
-    }
-    if let Some(t) = a.eval_tokens {
-        cfg.eval_tokens = count(t, "--eval-tokens")?;
-    }
-    if let Some(t) = a.final_eval_tokens {
-        cfg.final_eval_tokens = count(t, "--final-eval-tokens")?;
-    }
-    cfg.seed = a.seed;
-    cfg.threads = threads;
-    cfg.engine = a.engine.clone();
-    cfg.device = device;
-    cfg.patience = a.patience;
-    cfg.eval_points = a.eval_points;
-    cfg.checkpoint_dir = a.out.clone();
-    cfg.checkpoint_every = a.checkpoint_every;
+    let data = DataArgs::from_settings(&set).dataset(json)?;
+    let mut cfg = set.resolve(data.meta.vocab)?;
     cfg.resume = a.resume;
-    cfg.validate()?;
-    if let Some(dir) = &a.out {
+    if let Some(dir) = &set.out {
         let text = serde_json::to_string_pretty(&cfg)?;
         write_atomic(&dir.join("config.json"), text.as_bytes())?;
     }
@@ -289,7 +113,7 @@ pub fn run(a: Args, json: bool) -> Result<()> {
     let report = train(&cfg, &data, &mut on_progress, &stop)?;
     bar.finish_and_clear();
 
-    if let Some(dir) = &a.out {
+    if let Some(dir) = &set.out {
         let text = serde_json::to_string_pretty(&report)?;
         write_atomic(&dir.join("report.json"), text.as_bytes())?;
     }
@@ -308,7 +132,7 @@ pub fn run(a: Args, json: bool) -> Result<()> {
             std::process::exit(3);
         }
         RunStatus::Interrupted => {
-            match &a.out {
+            match &set.out {
                 Some(dir) => eprintln!(
                     "interrupted at step {}: continue with the same flags plus --resume -o {}",
                     report.steps,
@@ -438,8 +262,8 @@ mod tests {
         assert!(parse_count("-1").is_err());
     }
 
-    /// `isoflop train ARGS` with the config file applied, as main does it.
-    fn parse_with_file(args: &[&str]) -> Result<Args> {
+    /// `isoflop train ARGS` parsed, with the config file laid under the flags, as `run` does.
+    fn parse_with_file(args: &[&str]) -> Result<TrainOverrides> {
         use clap::{CommandFactory, FromArgMatches};
         #[derive(clap::Parser)]
         struct Train {
@@ -448,9 +272,7 @@ mod tests {
         }
         let argv = std::iter::once("train").chain(args.iter().copied());
         let m = Train::command().try_get_matches_from(argv)?;
-        let mut a = Train::from_arg_matches(&m)?.a;
-        apply_config_file(&mut a, &m)?;
-        Ok(a)
+        settings(&Train::from_arg_matches(&m)?.a)
     }
 
     #[test]
@@ -466,15 +288,19 @@ mod tests {
             (a.layers, a.d_model, a.tokens, a.lr),
             (Some(2), Some(64), Some(1.5e6), Some(5e-3))
         );
-        assert_eq!((a.seed, a.context, a.data.vocab), (9, 64, 512));
-        assert_eq!(a.data.tokenizer, "bpe");
+        assert_eq!((a.seed, a.context, a.vocab), (Some(9), Some(64), Some(512)));
+        assert_eq!(a.tokenizer, Some(isoflop_train::TokenizerName::Bpe));
         // Relative paths are relative to the file.
-        assert_eq!(a.data.corpus, Some(dir.path().join("text")));
-        // Flags win over the file, defaults included (--seed 0, --context 128).
+        assert_eq!(a.corpus, Some(dir.path().join("text")));
+        // Flags win over the file, the defaults' values included (--seed 0, --context 128).
         let a =
             parse_with_file(&["--config", p, "--lr", "1e-3", "--seed", "0", "--context", "128"])
                 .unwrap();
-        assert_eq!((a.lr, a.seed, a.context, a.layers), (Some(1e-3), 0, 128, Some(2)));
+        assert_eq!((a.lr, a.seed, a.context, a.layers), (Some(1e-3), Some(0), Some(128), Some(2)));
+        // Without a file the flags alone; an unknown engine is refused by the flag's parser.
+        assert!(parse_with_file(&["--engine", "gpu"]).is_err());
+        let a = parse_with_file(&["--engine", "candle", "--device", "cuda:1"]).unwrap();
+        assert_eq!((a.engine, a.device), (Some(EngineKind::Candle), Some(Device::Cuda(1))));
     }
 
     #[test]
@@ -482,8 +308,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (text, want) in [
             ("layers = 2\nlayer = 3\n", "unknown field `layer`"),
-            ("tokens = \"lots\"\n", "tokens: `lots` is not a number"),
-            ("tokens = -5.0\n", "tokens = -5: must be"),
+            ("tokens = \"lots\"\n", "`lots` is not a number"),
+            ("tokens = -5.0\n", "-5 must be a finite, non-negative number"),
             ("tokenizer = \"words\"\n", "tokenizer = \"words\""),
             ("layers = \"two\"\n", "invalid type"),
             ("ood = \"x\"\n", "ood needs corpus"),
@@ -495,6 +321,9 @@ mod tests {
             assert!(msg.contains("bad.toml") && msg.contains(want), "{text}: {msg}");
         }
         let e = parse_with_file(&["--config", "/nonexistent/t.toml"]).unwrap_err();
-        assert!(format!("{e:#}").contains("cannot read /nonexistent/t.toml"));
+        let msg = format!("{e:#}");
+        assert!(msg.contains("--config") && msg.contains("/nonexistent/t.toml"), "{msg}");
+        let e = parse_with_file(&["--ood", "x"]).unwrap_err();
+        assert!(format!("{e:#}").contains("--ood needs --corpus"));
     }
 }
