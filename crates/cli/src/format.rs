@@ -47,6 +47,17 @@ pub fn dur(s: f64) -> String {
     }
 }
 
+/// `1h 02m`, `3m 05s`, `42.0 s`.
+pub fn fmt_duration(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{}h {:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
+    } else if s >= 60.0 {
+        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

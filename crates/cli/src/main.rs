@@ -5,7 +5,9 @@
 //! [`failure`]) and exit with status 2 (bad input, missing file, refused option); nothing is
 //! left half-written, since every output file goes through [`output::write_atomic`].
 
+mod args;
 mod cmd;
+mod env;
 mod failure;
 mod format;
 mod output;

@@ -2,14 +2,14 @@
 //! corpus splits and tokenizes.
 
 use crate::output::print_json;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use clap::ValueEnum;
-use isoflop_train::corpus::{self, Corpus, Dataset, FetchReport};
+
+use isoflop_train::DatasetMeta;
+use isoflop_train::corpus::{self, FetchReport};
 use isoflop_train::fetch::Role;
-use isoflop_train::{DatasetMeta, TokenizerKind, TokenizerName, TrainOverrides};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Arguments of `isoflop corpus`.
 #[derive(Debug, clap::Args)]
@@ -27,104 +27,12 @@ enum Action {
     Info(InfoArgs),
 }
 
-/// Where the cache lives.
-#[derive(Debug, clap::Args)]
-pub struct CacheArgs {
-    /// Cache directory (default: $ISOFLOP_CACHE, else the user's cache dir + /isoflop).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-}
-
-impl CacheArgs {
-    /// The cache directory to use.
-    pub fn resolve(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(corpus::default_cache_dir)
-    }
-}
+pub use crate::args::{CacheArgs, DataArgs};
 
 #[derive(Debug, clap::Args)]
 struct FetchArgs {
     #[command(flatten)]
     cache: CacheArgs,
-}
-
-/// Which text to use and how to tokenize it (shared by `corpus info` and `train`).
-#[derive(Debug, clap::Args)]
-pub struct DataArgs {
-    /// Local UTF-8 text instead of the default corpus: a file, or a directory whose files are
-    /// one document each.
-    #[arg(long, value_name = "DIR|FILE")]
-    pub corpus: Option<PathBuf>,
-    /// Out-of-distribution text for `--corpus` (the default corpus brings its own).
-    #[arg(long, value_name = "DIR|FILE", requires = "corpus")]
-    pub ood: Option<PathBuf>,
-    /// Tokenizer: `byte` (vocabulary 256; losses are per byte) or `bpe` (trained on the train
-    /// split).
-    #[arg(long, default_value = "byte", value_parser = ["byte", "bpe"])]
-    pub tokenizer: String,
-    /// BPE vocabulary size (with `--tokenizer bpe`).
-    #[arg(long, default_value_t = isoflop_train::DEFAULT_BPE_VOCAB)]
-    pub vocab: usize,
-    /// Seed of the train/val/test split.
-    #[arg(long, default_value_t = 0)]
-    pub split_seed: u64,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-}
-
-impl DataArgs {
-    /// The data settings of a training run (`isoflop train`'s flags and file, merged).
-    pub fn from_settings(set: &TrainOverrides) -> Self {
-        DataArgs {
-            corpus: set.corpus.clone(),
-            ood: set.ood.clone(),
-            tokenizer: set.tokenizer.unwrap_or_default().to_string(),
-            vocab: set.vocab.unwrap_or(isoflop_train::DEFAULT_BPE_VOCAB),
-            split_seed: set.split_seed.unwrap_or(0),
-            cache: CacheArgs { cache_dir: set.cache_dir.clone() },
-        }
-    }
-
-    /// The tokenizer asked for.
-    pub fn tokenizer_kind(&self) -> Result<TokenizerKind> {
-        let name = TokenizerName::from_str(&self.tokenizer, false)
-            .map_err(|e| anyhow::anyhow!("--tokenizer {e}"))?;
-        name.with_vocab(self.vocab).context("--vocab")
-    }
-
-    /// Reads the corpus: `--corpus`, or the default one (fetched first if it is not cached).
-    pub fn corpus(&self, quiet: bool) -> Result<Corpus> {
-        match &self.corpus {
-            Some(path) => Ok(Corpus::from_path(path, self.ood.as_deref())
-                .with_context(|| format!("--corpus {}", path.display()))?),
-            None => {
-                let cache = self.cache.resolve();
-                if !corpus::is_fetched(&cache) {
-                    if !quiet {
-                        eprintln!("the default corpus is not cached yet: fetching it first");
-                    }
-                    corpus::fetch_default(&cache)?;
-                }
-                Ok(corpus::load_default(&cache)?)
-            }
-        }
-    }
-
-    /// Splits and tokenizes the corpus (or opens the cached result).
-    pub fn dataset(&self, quiet: bool) -> Result<Dataset> {
-        let kind = self.tokenizer_kind()?;
-        let corpus = self.corpus(quiet)?;
-        if !quiet && matches!(kind, TokenizerKind::Bpe { .. }) {
-            eprintln!(
-                "BPE tokenizer (vocabulary {}): trained on the train split the first time, \
-                 then read from the cache",
-                kind.vocab()
-            );
-        }
-        let cache = self.cache.resolve();
-        Dataset::prepare(&corpus, kind, self.split_seed, &cache)
-            .with_context(|| format!("tokenizing corpus {}", corpus.name))
-    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -7,11 +7,12 @@
 //! Rerunning it resumes: finished runs are kept, interrupted ones continue from their
 //! checkpoints.
 
-use crate::cmd::report;
-use crate::cmd::sweep::{Layout, RunArgs, exit_if_stopped, fmt_duration, run_spec};
+use crate::args::Layout;
+use crate::format::fmt_duration;
 use crate::output::print_json;
 use crate::sweep::analysis::{AnalysisOptions, analyse};
 use crate::sweep::plan::short;
+use crate::sweep::run::{self, RunSettings};
 use crate::sweep::spec::SweepSpec;
 use anyhow::Result;
 use isoflop_store::Store;
@@ -56,8 +57,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         None if args.quick => SweepSpec::parse(QUICK_SPEC, "configs/cpu-quick.toml")?,
         None => SweepSpec::parse(DEMO_SPEC, "configs/cpu-demo.toml")?,
     };
-    let run_args = RunArgs {
-        spec: PathBuf::new(),
+    let settings = RunSettings {
         db: args.db.clone(),
         runs_dir: None,
         max_runs: None,
@@ -66,13 +66,13 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         retry_failed: false,
         layout: args.layout.clone(),
     };
-    let outcome = run_spec(&spec, &run_args, json)?;
-    exit_if_stopped(&outcome);
+    let outcome = run::train(&spec, &settings)?;
+    run::exit_if_stopped(&outcome);
     let train_seconds = t0.elapsed().as_secs_f64();
     let store = Store::open_existing(&args.db)?;
     let opts = AnalysisOptions { bootstrap: args.bootstrap, ..AnalysisOptions::default() };
     let analysis = analyse(&store, &spec.name, &opts)?;
-    let files = report::write(&analysis, &args.output)?;
+    let files = crate::sweep::report::write(&analysis, &args.output)?;
     let wall = t0.elapsed().as_secs_f64();
     if json {
         return print_json(&serde_json::json!({

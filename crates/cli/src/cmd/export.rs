@@ -24,12 +24,8 @@ pub enum Format {
 /// Arguments of `isoflop export`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
-    pub db: PathBuf,
-    /// Only runs of this sweep.
-    #[arg(long)]
-    pub sweep: Option<String>,
+    #[command(flatten)]
+    pub store: crate::args::StoreSweep,
     /// Output format (default: from the extension of -o, else csv).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -182,20 +178,20 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         },
         (None, None) => Format::Csv,
     };
-    let store = Store::open_existing(&args.db)?;
-    let (rows, other) = rows(&store, args.sweep.clone(), args.curves)?;
+    let store = Store::open_existing(&args.store.db)?;
+    let (rows, other) = rows(&store, args.store.sweep.clone(), args.curves)?;
     warn_left_out(&other);
     if rows.is_empty() {
         bail!(
             "{}: no finished runs{} to export",
-            args.db.display(),
-            args.sweep.as_ref().map(|s| format!(" in sweep {s}")).unwrap_or_default()
+            args.store.db.display(),
+            args.store.sweep.as_ref().map(|s| format!(" in sweep {s}")).unwrap_or_default()
         );
     }
     if json && args.output.is_none() {
         return print_json(&serde_json::json!({
-            "db": args.db,
-            "sweep": args.sweep,
+            "db": args.store.db,
+            "sweep": args.store.sweep,
             "curves": args.curves,
             "rows": json_rows(&rows),
         }));
@@ -210,7 +206,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
                     Format::Jsonl => "jsonl",
                 };
                 print_json(&serde_json::json!({
-                    "db": args.db,
+                    "db": args.store.db,
                     "output": path,
                     "format": format,
                     "rows": rows.len(),

@@ -1,7 +1,7 @@
 //! `isoflop finetune`: fine-tune a pretrained model (a stored run or a checkpoint directory)
 //! on a labelled task with one method, and score it as an NLP practitioner would.
 
-use crate::cmd::tasks::TaskArgs;
+use crate::args::TaskArgs;
 use crate::output::{print_json, thousands, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

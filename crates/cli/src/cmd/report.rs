@@ -1,20 +1,18 @@
 //! `isoflop report`: the HTML report of a sweep, with its charts as PNGs beside it.
 
-use crate::output::{print_json, write_atomic};
-use crate::sweep::analysis::{Analysis, AnalysisOptions, analyse};
-use anyhow::{Context, Result, bail};
+use crate::args::StoreSweep;
+use crate::output::print_json;
+use crate::sweep::analysis::{AnalysisOptions, analyse};
+use crate::sweep::report::{pick_sweep, write};
+use anyhow::{Result, bail};
 use isoflop_store::Store;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `isoflop report`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
-    pub db: PathBuf,
-    /// The sweep to report (default: the store's only sweep).
-    #[arg(long)]
-    pub sweep: Option<String>,
+    #[command(flatten)]
+    pub store: StoreSweep,
     /// The HTML file; PNGs go beside it as <name>-<chart>.png, the fit as <name>-fit.json.
     #[arg(short, long, default_value = "report.html")]
     pub output: PathBuf,
@@ -32,43 +30,10 @@ pub struct Args {
     pub plan_budgets: Vec<f64>,
 }
 
-/// The sweep to report: the one named, or the store's only one.
-pub fn pick_sweep(store: &Store, name: Option<&str>) -> Result<String> {
-    if let Some(n) = name {
-        return Ok(store.sweep(n)?.name);
-    }
-    let sweeps = store.sweeps()?;
-    match sweeps.as_slice() {
-        [only] => Ok(only.name.clone()),
-        [] => bail!("{} holds no sweep yet", store.path().display()),
-        many => bail!(
-            "{} holds {} sweeps; choose one with --sweep ({})",
-            store.path().display(),
-            many.len(),
-            many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-    }
-}
-
-/// Writes the report of an analysis; returns the files written.
-pub fn write(analysis: &Analysis, html: &Path) -> Result<Vec<PathBuf>> {
-    let written = isoflop_report::write_report(&analysis.input, html)
-        .with_context(|| format!("cannot write report {}", html.display()))?;
-    let mut files = vec![written.html.clone()];
-    files.extend(written.pngs.iter().cloned());
-    if let Some(fit) = &analysis.fit {
-        let stem = html.file_stem().and_then(|s| s.to_str()).unwrap_or("report");
-        let path = html.with_file_name(format!("{stem}-fit.json"));
-        write_atomic(&path, serde_json::to_string_pretty(fit)?.as_bytes())?;
-        files.push(path);
-    }
-    Ok(files)
-}
-
 /// Runs `isoflop report`.
 pub fn run(args: Args, json: bool) -> Result<()> {
-    let store = Store::open_existing(&args.db)?;
-    let sweep = pick_sweep(&store, args.sweep.as_deref())?;
+    let store = Store::open_existing(&args.store.db)?;
+    let sweep = pick_sweep(&store, args.store.sweep.as_deref())?;
     for &c in &args.plan_budgets {
         if !(c.is_finite() && c > 0.0) {
             bail!("--plan-budget {c}: must be a positive number of FLOPs");

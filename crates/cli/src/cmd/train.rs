@@ -6,7 +6,7 @@
 //! `DIR/config.json` before training starts; `DIR/report.json` holds the measurements.
 //! Exit status: 0 done, 2 bad input, 3 diverged, 130 interrupted (resume with `--resume`).
 
-use crate::cmd::corpus::DataArgs;
+use crate::args::DataArgs;
 use crate::output::{print_json, thousands, write_atomic};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -35,18 +35,6 @@ pub struct Args {
 
 pub use isoflop_train::parse_count;
 
-/// Sizes candle's process-wide pool for element-wise ops on the CPU: candle reads
-/// `CANDLE_NUM_THREADS` once, at that pool's first use, and no pool of a run reaches it
-/// (isoflop_train's `PooledEngine` keeps candle's matrix products on the run's own threads).
-/// Candle runs only: the kernels engine takes its threads from the run's config alone.
-pub fn set_candle_threads(threads: usize) {
-    // SAFETY: called on the main thread before any thread that reads the environment (the
-    // training workers, rayon pools, candle's pool, the Ctrl-C handler) is started.
-    unsafe {
-        std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
-    }
-}
-
 /// The settings of the command line over those of the `--config` file, if there is one.
 pub fn settings(a: &Args) -> Result<TrainOverrides> {
     let file = match &a.config {
@@ -69,7 +57,10 @@ pub fn run(a: Args, json: bool) -> Result<()> {
     let vocab = set.tokenizer_kind()?.vocab();
     set.resolve(vocab)?;
     if set.engine.unwrap_or_default() == EngineKind::Candle && device == Device::Cpu {
-        set_candle_threads(isoflop_train::resolve_threads("--threads", set.threads.unwrap_or(0))?);
+        crate::env::set_candle_threads(isoflop_train::resolve_threads(
+            "--threads",
+            set.threads.unwrap_or(0),
+        )?);
     }
     if a.resume {
         let Some(dir) = set.out.as_ref() else {

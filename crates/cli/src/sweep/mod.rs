@@ -2,5 +2,7 @@
 //! itself (spec, plan, graph, executors, analysis) is the isoflop-sweep library's.
 
 pub mod progress;
+pub mod report;
+pub mod run;
 
 pub use isoflop_sweep::{analysis, plan, spec};

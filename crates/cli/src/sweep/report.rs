@@ -1,0 +1,41 @@
+//! The report of a sweep's analysis on disk (`report`, `demo`): the HTML, its PNGs and the
+//! fit beside them.
+
+use crate::output::write_atomic;
+use anyhow::{Context, Result, bail};
+use isoflop_store::Store;
+use isoflop_sweep::Analysis;
+use std::path::{Path, PathBuf};
+
+/// The sweep to report: the one named, or the store's only one.
+pub fn pick_sweep(store: &Store, name: Option<&str>) -> Result<String> {
+    if let Some(n) = name {
+        return Ok(store.sweep(n)?.name);
+    }
+    let sweeps = store.sweeps()?;
+    match sweeps.as_slice() {
+        [only] => Ok(only.name.clone()),
+        [] => bail!("{} holds no sweep yet", store.path().display()),
+        many => bail!(
+            "{} holds {} sweeps; choose one with --sweep ({})",
+            store.path().display(),
+            many.len(),
+            many.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Writes the report of an analysis; returns the files written.
+pub fn write(analysis: &Analysis, html: &Path) -> Result<Vec<PathBuf>> {
+    let written = isoflop_report::write_report(&analysis.input, html)
+        .with_context(|| format!("cannot write report {}", html.display()))?;
+    let mut files = vec![written.html.clone()];
+    files.extend(written.pngs.iter().cloned());
+    if let Some(fit) = &analysis.fit {
+        let stem = html.file_stem().and_then(|s| s.to_str()).unwrap_or("report");
+        let path = html.with_file_name(format!("{stem}-fit.json"));
+        write_atomic(&path, serde_json::to_string_pretty(fit)?.as_bytes())?;
+        files.push(path);
+    }
+    Ok(files)
+}
