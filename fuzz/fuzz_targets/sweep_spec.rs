@@ -1,5 +1,6 @@
 //! The sweep spec parser (`isoflop sweep plan|run SPEC`) on arbitrary text: an error, or a spec
-//! that passes its own validation and plans without a panic (the plan itself may refuse it).
+//! that passes its own validation and plans without a panic (the plan itself may refuse it);
+//! a plan makes a valid run graph, its `[compress]` runs included.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
                 assert!(r.tokens > 0 && r.tokens <= isoflop_train::MAX_RUN_TOKENS, "{}", r.key);
                 assert!(r.flops.is_finite() && r.params > 0.0, "{}", r.key);
             }
+            let n = runs.len() * (1 + spec.compress.methods.len());
+            let graph = isoflop_sweep::RunGraph::for_spec(&spec, runs).expect("a plan's graph");
+            assert_eq!(graph.len(), n);
         }
     }
 });

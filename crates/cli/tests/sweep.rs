@@ -152,3 +152,73 @@ fn a_diverged_run_is_stored_with_its_reason_and_never_fitted() {
     );
     assert!(err.contains("sweep boom has no finished runs"), "{err}");
 }
+
+#[test]
+fn compress_runs_follow_their_models_and_stay_out_of_the_law() {
+    let tmp =
+        sweep_dir("squeeze", "kind = \"grid\"\nparams = [3e4, 1.4e5]\ntokens_per_param = [0.5]", 2);
+    let dir = tmp.path();
+    let mut text = std::fs::read_to_string(dir.join("s.toml")).unwrap();
+    text += "[compress]\nmethods = [\"int8\", \"magnitude\"]\nsparsity = 0.3\neval_tokens = 2048\n";
+    std::fs::write(dir.join("s.toml"), &text).unwrap();
+    let out =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    // Two models, and two compressions of each.
+    assert_eq!((out["planned"].as_u64(), out["done"].as_u64()), (Some(6), Some(6)), "{out}");
+    let runs = json_of(&isoflop_in(dir, &["--json", "runs", "--db", "r.db"]));
+    let runs = runs["runs"].as_array().unwrap();
+    let pretrain: Vec<&serde_json::Value> =
+        runs.iter().filter(|r| r["config"]["kind"] == "pretrain").collect();
+    assert_eq!(pretrain.len(), 2);
+    for p in &pretrain {
+        let key = p["key"].as_str().unwrap();
+        for (m, dir_name) in [("int8", "int8-e2048"), ("magnitude", "magnitude-s0.3-e2048")] {
+            let c = runs
+                .iter()
+                .find(|r| r["key"] == format!("{key}-{dir_name}").as_str())
+                .unwrap_or_else(|| panic!("no {m} run of {key}"));
+            assert_eq!(c["status"], "done", "{c}");
+            assert_eq!(
+                (&c["config"]["kind"], &c["config"]["method"]),
+                (&"compress".into(), &m.into())
+            );
+            assert_eq!(c["config"]["after"][0], key);
+            // The compressed model scores worse than (or as well as) its source, never better
+            // by more than noise.
+            let (loss, base) =
+                (c["metrics"]["loss"].as_f64().unwrap(), p["metrics"]["loss"].as_f64().unwrap());
+            let report: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(
+                    dir.join(c["checkpoint"].as_str().unwrap()).join("report.json"),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(report["method"], m);
+            assert!((report["loss"].as_f64().unwrap() - loss).abs() < 1e-12);
+            assert!(loss > 0.5 * base && loss < 2.0 * base, "{m} of {key}: {loss} vs {base}");
+            if m == "magnitude" {
+                assert!((report["sparsity"].as_f64().unwrap() - 0.3).abs() < 0.01, "{report}");
+            }
+        }
+    }
+    // The law's points are the two pretraining runs only.
+    ok(&isoflop_in(dir, &["export", "--db", "r.db", "-o", "obs.csv"]));
+    let csv = std::fs::read_to_string(dir.join("obs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    // A rerun trains nothing; a method added later adds its runs to the finished sweep (the
+    // spec's [compress] may change without a new version), and nothing else is trained again.
+    let again =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!((again["skipped"].as_u64(), again["done"].as_u64()), (Some(6), Some(0)));
+    let more = text.replace("\"magnitude\"]", "\"magnitude\", \"int4\"]");
+    std::fs::write(dir.join("s.toml"), &more).unwrap();
+    let added =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!((added["skipped"].as_u64(), added["done"].as_u64()), (Some(6), Some(2)), "{added}");
+    std::fs::write(dir.join("bad.toml"), text.replace("\"int8\"", "\"distill\"")).unwrap();
+    let out = isoflop_in(dir, &["sweep", "plan", "bad.toml", "--no-calibrate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compress.methods[0] = \"distill\""), "{err}");
+}

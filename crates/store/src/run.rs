@@ -94,6 +94,19 @@ pub struct Run {
     pub finished_at: Option<f64>,
 }
 
+impl Run {
+    /// What the run is, from its config's `kind`: `pretrain`, `compress`, …; runs planned
+    /// before runs had kinds, and imported runs, are pretraining runs.
+    pub fn kind(&self) -> &str {
+        self.config.get("kind").and_then(|k| k.as_str()).unwrap_or("pretrain")
+    }
+
+    /// Whether it pretrained a model (a point of the sweep's scaling law).
+    pub fn is_pretrain(&self) -> bool {
+        self.kind() == "pretrain"
+    }
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {

@@ -17,6 +17,7 @@ use isoflop_report::{
 };
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
 use serde::Serialize;
+use std::path::Path;
 
 /// How to analyse a sweep.
 #[derive(Debug, Clone)]
@@ -38,6 +39,26 @@ impl Default for AnalysisOptions {
     }
 }
 
+/// A compression of one swept model (`[compress]` runs) against the model it compressed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompressionRow {
+    /// The compression run's key.
+    pub key: String,
+    /// The pretraining run it read.
+    pub source: String,
+    /// The method (`int8`, `gptq-int4`, `wanda`, …).
+    pub method: String,
+    /// Parameters N of the model.
+    pub params: f64,
+    /// Validation loss after compression.
+    pub loss: f64,
+    /// Validation loss of the source model as its run measured it.
+    pub source_loss: Option<f64>,
+    /// What the compression cost, as measured on the same tokens by the compression itself
+    /// (its `report.json`'s `loss_delta`): loss after minus before.
+    pub loss_delta: Option<f64>,
+}
+
 /// What the analysis found (also the demo's summary).
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
@@ -57,6 +78,9 @@ pub struct Analysis {
     pub vertices: Vec<[f64; 3]>,
     /// Warnings.
     pub notes: Vec<String>,
+    /// The sweep's compressions, by method then size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compression: Vec<CompressionRow>,
     /// The report's data.
     #[serde(skip)]
     pub input: ReportInput,
@@ -74,7 +98,11 @@ const FRONTIER_POINTS: usize = 250;
 
 /// Analyses sweep `sweep` of `store`.
 pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Analysis> {
-    let runs = store.runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![] })?;
+    // The law's points are the pretraining runs; later stages (compressions) have their own
+    // summary.
+    let mut runs = store.runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![] })?;
+    let compression = compression_rows(&runs);
+    runs.retain(Run::is_pretrain);
     let mut notes = Vec::new();
     for r in &runs {
         match r.status {
@@ -407,6 +435,38 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         plans,
         vertices,
         notes,
+        compression,
         input,
     })
+}
+
+/// The finished compression runs against their sources. The loss delta is the compression's
+/// own (before and after scored on the same tokens, in its `report.json` beside its packed
+/// model); the source's run loss is shown beside it.
+fn compression_rows(runs: &[Run]) -> Vec<CompressionRow> {
+    let mut rows: Vec<CompressionRow> = runs
+        .iter()
+        .filter(|r| r.kind() == "compress" && r.status == RunStatus::Done)
+        .filter_map(|r| {
+            let source = r.config["after"].get(0)?.as_str()?.to_string();
+            let method = r.config["method"].as_str()?.to_string();
+            let source_loss = runs.iter().find(|s| s.key == source).and_then(|s| s.metrics.loss);
+            let loss_delta = r.checkpoint.as_ref().and_then(|dir| {
+                let text = std::fs::read_to_string(Path::new(dir).join("report.json")).ok()?;
+                let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+                report["loss_delta"].as_f64()
+            });
+            Some(CompressionRow {
+                key: r.key.clone(),
+                source,
+                method,
+                params: r.params,
+                loss: r.metrics.loss?,
+                source_loss,
+                loss_delta,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a.method.cmp(&b.method).then(a.params.total_cmp(&b.params)));
+    rows
 }

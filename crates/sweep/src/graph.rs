@@ -7,25 +7,36 @@
 //! others.
 
 use crate::plan::PlannedRun;
+use crate::spec::SweepSpec;
 use crate::{Error, Result};
+use isoflop_train::compress::Method;
 use serde::Serialize;
 use std::collections::HashMap;
 
 /// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RunKind {
     /// Trains a model from scratch on the sweep's corpus.
     Pretrain,
+    /// Compresses its input run's model with a method (`[compress]` of the spec).
+    Compress(Method),
 }
 
 impl RunKind {
-    /// The name stored with the run (`pretrain`).
+    /// The name stored with the run (`pretrain`, `compress`; a compression's method is
+    /// stored beside it).
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Pretrain => "pretrain",
+            RunKind::Compress(_) => "compress",
         }
+    }
+}
+
+impl Serialize for RunKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -71,6 +82,26 @@ impl RunGraph {
     pub fn pretrain(runs: Vec<PlannedRun>) -> Self {
         Self::new(runs.into_iter().map(RunNode::pretrain).collect())
             .expect("a plan's keys are unique and its runs have no inputs")
+    }
+
+    /// The graph of a spec: its planned pretraining runs, then one run per pretraining run
+    /// and `[compress]` method (key `<run>-<method>`, reading the run's checkpoint).
+    pub fn for_spec(spec: &SweepSpec, runs: Vec<PlannedRun>) -> Result<Self> {
+        let mut nodes: Vec<RunNode> = runs.iter().cloned().map(RunNode::pretrain).collect();
+        for m in &spec.compress.methods {
+            for r in &runs {
+                let mut run = r.clone();
+                run.key = format!("{}-{}", r.key, spec.compress.tag(*m));
+                // A compression trains nothing: its compute is not the sweep's training compute.
+                (run.flops, run.flops_palm) = (0.0, 0.0);
+                nodes.push(RunNode {
+                    run,
+                    kind: RunKind::Compress(*m),
+                    after: vec![r.key.clone()],
+                });
+            }
+        }
+        Self::new(nodes)
     }
 
     /// A graph of `nodes`, in their order (the order an executor prefers to start them in

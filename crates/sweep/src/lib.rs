@@ -31,12 +31,13 @@
 //! | `executor` | the [`Executor`] trait, [`Events`], [`SweepOutcome`] |
 //! | `local` | [`LocalExecutor`]: this machine's cores, resumable, kill -9 safe |
 //! | `record` | the store's bookkeeping shared by executors |
-//! | `trainer`, `pretrain` | the [`RunTrainer`] trait and the pretraining trainer |
+//! | `trainer`, `pretrain`, `compress`, `stages` | the [`RunTrainer`] trait, the trainers of pretraining and compression runs, and the dispatcher by kind |
 //! | `data`, `calibrate` | the sweep's dataset; time estimates from measured speed |
 //! | `analysis` | fit, held-out check, IsoFLOP profiles and frontier (isoflop-law's) |
 
 pub mod analysis;
 pub mod calibrate;
+pub mod compress;
 pub mod data;
 mod error;
 pub mod executor;
@@ -47,9 +48,11 @@ pub mod plan;
 pub mod pretrain;
 pub mod record;
 pub mod spec;
+pub mod stages;
 pub mod trainer;
 
-pub use analysis::{Analysis, AnalysisOptions, analyse};
+pub use analysis::{Analysis, AnalysisOptions, CompressionRow, analyse};
+pub use compress::Compressor;
 pub use error::{Error, Result};
 pub use executor::{Events, Executor, Silent, SweepOutcome};
 pub use graph::{RunGraph, RunKind, RunNode};
@@ -58,4 +61,5 @@ pub use local::{LocalExecutor, LocalOptions};
 pub use plan::{PlannedRun, plan, short};
 pub use pretrain::Pretrainer;
 pub use spec::{CorpusSpec, Design, SweepSpec, TrainSpec};
+pub use stages::Stages;
 pub use trainer::{Job, Outcome, RunTrainer};

@@ -12,12 +12,13 @@ use isoflop_train::{
 };
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 /// Trains [`RunKind::Pretrain`] runs with isoflop-train on the sweep's dataset.
 pub struct Pretrainer {
     spec: SweepSpec,
-    dataset: Dataset,
+    dataset: Arc<Dataset>,
     /// This machine's measured peak FLOP/s on each thread count the sweep's runs use,
     /// measured once per sweep rather than once per run.
     peak_flops: HashMap<usize, f64>,
@@ -25,7 +26,7 @@ pub struct Pretrainer {
 
 impl Pretrainer {
     /// A trainer for `spec`'s runs on `dataset`, whose runs use these thread counts.
-    pub fn new(spec: &SweepSpec, dataset: Dataset, threads: &[usize]) -> Result<Self> {
+    pub fn new(spec: &SweepSpec, dataset: Arc<Dataset>, threads: &[usize]) -> Result<Self> {
         if spec.train.device != Device::Cpu && !Device::cuda_compiled() {
             return Err(Error::Unsupported(format!(
                 "train.device = \"{}\" but this isoflop was built without the `cuda` feature \

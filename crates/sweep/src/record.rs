@@ -1,14 +1,18 @@
 //! A sweep's bookkeeping in the run store, the same for every executor: the sweep row (its
 //! spec, versioned when it changed), the planned runs and where their directories go.
 
-use crate::graph::RunGraph;
+use crate::graph::{RunGraph, RunKind};
 use crate::spec::SweepSpec;
 use crate::{Error, Result};
 use isoflop_store::{NewRun, Store, Sweep};
 use std::path::{Path, PathBuf};
 
-/// Spec keys that do not change what a run measures: changing them never refuses a rerun.
-pub const LAYOUT_KEYS: &[&str] = &["description", "train.parallel_runs", "train.threads_per_run"];
+/// Spec keys whose change never refuses a rerun: they do not change what any stored run
+/// measured. `compress` is one: a compression run's key names its method and the options
+/// that change its result, so new methods or options add runs beside the stored ones (a
+/// finished sweep can be compressed later).
+pub const LAYOUT_KEYS: &[&str] =
+    &["description", "train.parallel_runs", "train.threads_per_run", "compress"];
 
 /// The planned runs as the store records them. `config` of each is what the run is: its
 /// kind, its inputs, the spec's settings for it, and `train`, the configuration its trainer
@@ -37,6 +41,11 @@ pub fn new_runs(
                 "corpus": spec.corpus,
                 "flops_palm": r.flops_palm,
             });
+            if let RunKind::Compress(m) = node.kind {
+                config["method"] = m.name().into();
+                config["options"] =
+                    serde_json::to_value(spec.compress.options(m)).expect("options serialise");
+            }
             if let Some(train) = resolved(&r.key) {
                 config["train"] = train;
             }

@@ -23,6 +23,7 @@
 //! [`SweepSpec`] saved in the store beside the runs it planned.
 
 use crate::{Error, Result};
+use isoflop_train::compress::{CompressOptions, Method};
 use isoflop_train::{Device, EngineKind, TokenizerName};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -49,6 +50,85 @@ pub struct SweepSpec {
     /// How to train them.
     #[serde(default)]
     pub train: TrainSpec,
+    /// Compressions of every pretrained run (none by default).
+    #[serde(default, skip_serializing_if = "CompressSpec::is_empty")]
+    pub compress: CompressSpec,
+}
+
+/// The `[compress]` section: methods applied to every finished pretraining run, each a run
+/// of the sweep that reads its model's checkpoint.
+///
+/// ```toml
+/// [compress]
+/// methods = ["int8", "int4", "gptq-int4", "wanda"]
+/// sparsity = 0.5            # of the pruning methods (magnitude, wanda)
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressSpec {
+    /// The methods, by the names `isoflop compress --method` takes (`distill` needs a student
+    /// of its own and is not a sweep stage).
+    #[serde(default)]
+    pub methods: Vec<Method>,
+    /// Target sparsity of the pruning methods (default: the method's, 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<f64>,
+    /// Calibration tokens of GPTQ and Wanda (default: the method's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calib_tokens: Option<u64>,
+    /// Tokens per split scored before and after (default: the method's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_tokens: Option<u64>,
+}
+
+impl CompressSpec {
+    /// Whether it asks for nothing (then the spec serialises without it, as before it existed).
+    pub fn is_empty(&self) -> bool {
+        self.methods.is_empty()
+            && self.sparsity.is_none()
+            && self.calib_tokens.is_none()
+            && self.eval_tokens.is_none()
+    }
+
+    /// The part of a compression run's key after its model's: the method (`2:4` as `2of4`,
+    /// a file name), then each option given here that changes the method's result
+    /// (`wanda-s0.3`, `gptq-int4-c8192`, `int8-e4096`), so changed options make new runs.
+    pub fn tag(&self, method: Method) -> String {
+        let mut t = method.name().replace(':', "of");
+        if let Some(s) = self.sparsity
+            && method.prunes()
+            && method != Method::TwoFour
+        {
+            t += &format!("-s{s}");
+        }
+        if let Some(n) = self.calib_tokens
+            && method.calibrates()
+        {
+            t += &format!("-c{n}");
+        }
+        if let Some(n) = self.eval_tokens {
+            t += &format!("-e{n}");
+        }
+        t
+    }
+
+    /// The options of one method's compressions.
+    pub fn options(&self, method: Method) -> CompressOptions {
+        let mut o = CompressOptions::new(method);
+        if let Some(s) = self.sparsity
+            && method.prunes()
+            && method != Method::TwoFour
+        {
+            o.sparsity = s;
+        }
+        if let Some(n) = self.calib_tokens {
+            o.calib_tokens = n;
+        }
+        if let Some(n) = self.eval_tokens {
+            o.eval_tokens = n;
+        }
+        o
+    }
 }
 
 /// The training text and its tokenizer.
@@ -302,6 +382,26 @@ impl SweepSpec {
         }
         if t.parallel_runs == Some(0) || t.threads_per_run == Some(0) {
             return Err("train.parallel_runs and train.threads_per_run must be at least 1".into());
+        }
+        let c = &self.compress;
+        for (i, m) in c.methods.iter().enumerate() {
+            if *m == Method::Distill {
+                return Err(format!(
+                    "compress.methods[{i}] = \"distill\": distillation trains a student of its \
+                     own shape and budget; run `isoflop compress --method distill` on a run"
+                ));
+            }
+            if c.methods[..i].contains(m) {
+                return Err(format!("compress.methods[{i}] = \"{m}\" is listed twice"));
+            }
+        }
+        if let Some(s) = c.sparsity
+            && !(s > 0.0 && s < 1.0)
+        {
+            return Err(format!("compress.sparsity = {s}: must lie strictly between 0 and 1"));
+        }
+        if c.calib_tokens == Some(0) || c.eval_tokens == Some(0) {
+            return Err("compress.calib_tokens and compress.eval_tokens must be positive".into());
         }
         if let Some(n) = t.threads_per_run {
             isoflop_train::check_threads("train.threads_per_run", n).map_err(|e| e.to_string())?;

@@ -65,9 +65,12 @@ fn opt(v: Option<f64>) -> serde_json::Value {
 
 /// The finished runs of `filter` as rows; warns on stderr about the runs left out.
 pub fn rows(store: &Store, sweep: Option<String>, curves: bool) -> Result<(Vec<Row>, Vec<Run>)> {
+    // Observations of the law are pretraining runs; later stages (compressions) are not.
     let all = store.runs(&RunFilter { sweep, statuses: vec![] })?;
-    let (done, other): (Vec<Run>, Vec<Run>) =
-        all.into_iter().partition(|r| r.status == RunStatus::Done && r.metrics.loss.is_some());
+    let (done, other): (Vec<Run>, Vec<Run>) = all
+        .into_iter()
+        .filter(Run::is_pretrain)
+        .partition(|r| r.status == RunStatus::Done && r.metrics.loss.is_some());
     let mut out = Vec::new();
     for r in &done {
         if curves {

@@ -152,6 +152,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         calibrate::makespan(&jobs, opts.cores, max_parallel)
     });
     let total_flops: f64 = runs.iter().map(|r| r.flops).sum();
+    let compress_runs = runs.len() * spec.compress.methods.len();
     let total_palm: f64 = runs.iter().map(|r| r.flops_palm).sum();
     if json {
         let rows: Vec<serde_json::Value> = runs
@@ -173,6 +174,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "sweep": spec.name, "engine": spec.train.engine, "cores": opts.cores,
             "runs": rows, "total_flops": total_flops, "total_flops_palm": total_palm,
             "estimated_wall_seconds": wall,
+            "compress_runs": compress_runs,
         }));
     }
     print_plan(&spec, &runs, &threads, estimates.as_deref());
@@ -185,6 +187,14 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         spec.train.engine,
         opts.cores
     );
+    if compress_runs > 0 {
+        let methods: Vec<&str> = spec.compress.methods.iter().map(|m| m.name()).collect();
+        println!(
+            "+ {compress_runs} compression runs ({} of each model, after it finishes; not in the \
+             time estimate)",
+            methods.join(", ")
+        );
+    }
     if let Some(w) = wall {
         println!(
             "estimated wall time: {} (each shape's speed measured on this machine, evaluations \

@@ -6,8 +6,8 @@ use crate::args::Layout;
 use crate::sweep::progress::Progress;
 use anyhow::{Context, Result};
 use isoflop_sweep::{
-    Executor, LocalExecutor, LocalOptions, Pretrainer, RunGraph, SweepOutcome, SweepSpec, data,
-    layout, plan,
+    Compressor, Executor, LocalExecutor, LocalOptions, Pretrainer, RunGraph, Stages, SweepOutcome,
+    SweepSpec, data, layout, plan,
 };
 use isoflop_train::{Device, EngineKind};
 use std::path::PathBuf;
@@ -77,7 +77,7 @@ pub fn check_layout(layout: &Layout) -> Result<()> {
 /// Trains a spec's runs on this machine with isoflop-sweep's local executor.
 pub fn train(spec: &SweepSpec, a: &RunSettings) -> Result<SweepOutcome> {
     check_layout(&a.layout)?;
-    let graph = RunGraph::pretrain(plan(spec)?);
+    let graph = RunGraph::for_spec(spec, plan(spec)?)?;
     let mut opts = LocalOptions::new(a.db.clone(), a.layout.options());
     if let Some(dir) = &a.runs_dir {
         opts.runs_dir = dir.clone();
@@ -100,7 +100,11 @@ pub fn train(spec: &SweepSpec, a: &RunSettings) -> Result<SweepOutcome> {
     let stop = stop_flag();
     let dataset = data::dataset(spec, &data::cache_dir(), &mut say)?;
     say(format!("sweep {}: {} runs, {}", spec.name, graph.len(), layout.describe()));
-    let trainer = Arc::new(Pretrainer::new(spec, dataset, &layout.threads)?);
+    let dataset = Arc::new(dataset);
+    let trainer = Arc::new(Stages {
+        pretrain: Pretrainer::new(spec, dataset.clone(), &layout.threads)?,
+        compress: Compressor::new(spec, dataset),
+    });
     LocalExecutor::new(trainer, opts)
         .execute(spec, &graph, &Progress::new(!quiet), stop)
         .with_context(|| format!("sweep {} did not complete", spec.name))
