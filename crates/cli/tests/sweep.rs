@@ -202,6 +202,18 @@ fn compress_runs_follow_their_models_and_stay_out_of_the_law() {
             }
         }
     }
+    // The report has a compression section, and writes the methods' laws in the form
+    // `plan --memory-budget --compression-fit` reads.
+    ok(&isoflop_in(dir, &["report", "--db", "r.db", "-o", "rep/r.html", "--bootstrap", "0"]));
+    let html = std::fs::read_to_string(dir.join("rep/r.html")).unwrap();
+    assert!(html.contains("Loss that compression costs"), "no compression chart");
+    let fits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("rep/r-compression.json")).unwrap())
+            .unwrap();
+    let methods: Vec<&str> =
+        fits["fits"].as_array().unwrap().iter().map(|f| f["method"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["int8", "magnitude"]);
+    assert_eq!(fits["rows"].as_array().unwrap().len(), 4);
     // The law's points are the two pretraining runs only.
     ok(&isoflop_in(dir, &["export", "--db", "r.db", "-o", "obs.csv"]));
     let csv = std::fs::read_to_string(dir.join("obs.csv")).unwrap();

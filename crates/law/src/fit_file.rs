@@ -114,7 +114,13 @@ impl Fit {
                     ));
                 }
                 for (s, &v) in form.params().iter().zip(sample) {
-                    if s.transform.to_raw(v).is_none() {
+                    // A resample's refit may drive a positive parameter (E, A, …) to its
+                    // bound: exp of the optimiser's raw value underflows to exactly 0. That
+                    // refit is a legitimate sample of the interval (dropping it would narrow
+                    // the interval away from 0), so 0 is kept; negatives and non-finite values
+                    // are not.
+                    let underflow = s.transform == crate::Transform::Log && v == 0.0;
+                    if !underflow && s.transform.to_raw(v).is_none() {
                         return bad(format!(
                             "bootstrap sample {i}: `{}` = {v} is out of range ({})",
                             s.name,
@@ -234,6 +240,15 @@ mod tests {
         let mut v = good.clone();
         v["params"]["alpha"] = 0.5.into();
         assert!(refused(&v).contains("disagrees with the parameters"), "{}", refused(&v));
+        // A resample whose refit drove E to its bound (exp underflowing to 0) is a sample the
+        // demo's own fit.json held, and loads, predicts and plans; a negative one is refused.
+        let mut v = good.clone();
+        v["bootstrap"]["samples"][1][0] = 0.0.into();
+        let f = Fit::from_json(&v.to_string(), None).unwrap();
+        assert!(f.predict_interval(1e8, 2e9).is_some_and(|[lo, hi]| lo <= hi && lo.is_finite()));
+        assert!(crate::plan::compute_optimal(&f, 1e21).is_ok());
+        v["bootstrap"]["samples"][1][0] = (-1e-9).into();
+        assert!(refused(&v).contains("bootstrap sample 1: `E` = -0.000000001 is out of range"));
         // r2 saved as null (a constant target) reads back as NaN.
         let mut v = good;
         v["r2"] = serde_json::Value::Null;

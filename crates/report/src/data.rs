@@ -42,6 +42,20 @@ pub struct ReportInput {
     pub law_params: Vec<(String, f64, Option<[f64; 2]>)>,
     /// The law's name and formula, e.g. `chinchilla: L = E + A/N^α + B/D^β`.
     pub law_formula: Option<String>,
+    /// What each compression method of the sweep costs, by model size.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compression: Vec<CompressionSeries>,
+}
+
+/// One compression method's loss deltas against model size, and the power law fitted to them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompressionSeries {
+    /// The method (`int8`, `gptq-int4`, `wanda`, …).
+    pub method: String,
+    /// `[N, loss delta]` of each compressed model.
+    pub points: Vec<[f64; 2]>,
+    /// `[a, b]` of Δ = a·N^(−b), fitted to the positive deltas, if it could be.
+    pub fit: Option<[f64; 2]>,
 }
 
 /// One run in the run table.

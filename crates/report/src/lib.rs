@@ -37,8 +37,8 @@ mod write;
 
 pub use chart::fmt_sci;
 pub use data::{
-    CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling, PlanRow, ReportInput,
-    Residual, RunRow,
+    CompressionSeries, CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling,
+    PlanRow, ReportInput, Residual, RunRow,
 };
 pub use error::{Error, Result};
 pub use escape::escape_html;

@@ -4,7 +4,7 @@
 //! leaves neither half a file nor temporary files nor charts without their page.
 
 use crate::chart::{Plot, render_png, render_svg};
-use crate::charts::{compute, isoflop, law, optimal, residuals};
+use crate::charts::{compression, compute, isoflop, law, optimal, residuals};
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
 use isoflop_atomic::StagedFile;
@@ -26,7 +26,7 @@ pub struct Written {
 /// The report's charts in page order: id, title, caption, and why it would be missing.
 fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str, Option<String>)> {
     let has_loss = input.runs.iter().any(|r| r.loss.is_some());
-    vec![
+    let mut figures = vec![
         (
             compute::LossVsCompute::ID,
             "Loss against compute",
@@ -67,7 +67,20 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
              the law's form misses something.",
             input.residuals.is_empty().then(|| "no law was fitted".to_string()),
         ),
-    ]
+    ];
+    // Only a sweep with compression runs has the compression section.
+    if !input.compression.is_empty() {
+        figures.push((
+            compression::Compression::ID,
+            "Compression",
+            "Each compression method's loss delta (compressed minus original, scored on the \
+             same tokens) against model size, log-log, with the power law fitted to it: a \
+             falling line means larger models lose less to the method.",
+            (!input.compression.iter().any(|s| s.points.iter().any(|p| p[1] > 0.0)))
+                .then(|| "no compression cost a measurable loss".to_string()),
+        ));
+    }
+    figures
 }
 
 fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<String>> {
@@ -82,6 +95,7 @@ fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<Stri
         isoflop::IsoflopCurves::ID => one(isoflop::IsoflopCurves(input), png),
         law::LawCurves::ID => one(law::LawCurves(input), png),
         optimal::Optimal::ID => one(optimal::Optimal(input), png),
+        compression::Compression::ID => one(compression::Compression(input), png),
         _ => one(residuals::Residuals(input), png),
     }
 }

@@ -12,10 +12,11 @@ use isoflop_law::{
     split_holdout,
 };
 use isoflop_report::{
-    CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling, PlanRow, ReportInput,
-    Residual, RunRow,
+    CompressionSeries, CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling,
+    PlanRow, ReportInput, Residual, RunRow,
 };
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
+use isoflop_train::compress::scaling::{PowerFit, fit_power_law};
 use serde::Serialize;
 use std::path::Path;
 
@@ -59,6 +60,16 @@ pub struct CompressionRow {
     pub loss_delta: Option<f64>,
 }
 
+/// One method's loss delta against N: Δ = a·N^(−b) over the positive deltas (the format
+/// `isoflop plan --compression-fit` reads, as `compress --all --json` writes it).
+#[derive(Debug, Clone, Serialize)]
+pub struct CompressionFit {
+    /// The method.
+    pub method: String,
+    /// The power law, if at least two positive deltas at two sizes allowed one.
+    pub fit: Option<PowerFit>,
+}
+
 /// What the analysis found (also the demo's summary).
 #[derive(Debug, Clone, Serialize)]
 pub struct Analysis {
@@ -81,6 +92,9 @@ pub struct Analysis {
     /// The sweep's compressions, by method then size.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compression: Vec<CompressionRow>,
+    /// Each method's loss delta against N.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compression_fits: Vec<CompressionFit>,
     /// The report's data.
     #[serde(skip)]
     pub input: ReportInput,
@@ -102,6 +116,31 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
     // summary.
     let mut runs = store.runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![] })?;
     let compression = compression_rows(&runs);
+    let mut methods: Vec<&str> = compression.iter().map(|c| c.method.as_str()).collect();
+    methods.dedup();
+    let compression_fits: Vec<CompressionFit> = methods
+        .iter()
+        .map(|m| {
+            let points: Vec<(f64, f64)> = compression
+                .iter()
+                .filter(|c| c.method == *m)
+                .filter_map(|c| Some((c.params, c.loss_delta?)))
+                .collect();
+            CompressionFit { method: m.to_string(), fit: fit_power_law(&points) }
+        })
+        .collect();
+    let compression_series: Vec<CompressionSeries> = compression_fits
+        .iter()
+        .map(|f| CompressionSeries {
+            method: f.method.clone(),
+            points: compression
+                .iter()
+                .filter(|c| c.method == f.method)
+                .filter_map(|c| Some([c.params, c.loss_delta?]))
+                .collect(),
+            fit: f.fit.as_ref().map(|p| [p.a, p.b]),
+        })
+        .collect();
     runs.retain(Run::is_pretrain);
     let mut notes = Vec::new();
     for r in &runs {
@@ -424,6 +463,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         extrapolation,
         plan: plans.clone(),
         law_params,
+        compression: compression_series,
         law_formula: the_fit.as_ref().map(|_| "chinchilla: L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022, eq. 2), fitted by summed Huber (δ = 1e-3) on ln L with L-BFGS from Hoffmann's grid of starts".to_string()),
     };
     Ok(Analysis {
@@ -436,6 +476,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         vertices,
         notes,
         compression,
+        compression_fits,
         input,
     })
 }

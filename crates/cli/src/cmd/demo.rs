@@ -152,25 +152,23 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             p.loss
         );
     }
-    let mut methods: Vec<&str> = analysis.compression.iter().map(|c| c.method.as_str()).collect();
-    methods.dedup();
-    for m in methods {
-        let deltas: Vec<(f64, f64)> = analysis
+    for cf in &analysis.compression_fits {
+        let deltas: Vec<f64> = analysis
             .compression
             .iter()
-            .filter(|c| c.method == m)
-            .filter_map(|c| Some((c.params, c.loss_delta?)))
+            .filter(|c| c.method == cf.method)
+            .filter_map(|c| c.loss_delta)
             .collect();
-        let lo = deltas.iter().map(|d| d.1).fold(f64::INFINITY, f64::min);
-        let hi = deltas.iter().map(|d| d.1).fold(f64::NEG_INFINITY, f64::max);
-        // Does the cost shrink with size? A power law in N over the positive deltas.
-        let law =
-            isoflop_train::compress::scaling::fit_power_law(&deltas).map_or(String::new(), |f| {
-                let iv = f.b_interval.map_or(String::new(), |(l, h)| format!(" [{l:.2}, {h:.2}]"));
-                format!("; loss delta ∝ N^-{:.2}{iv} (R² {:.2}, {} positive)", f.b, f.r2, f.points)
-            });
+        let lo = deltas.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = deltas.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Does the cost shrink with size? The power law in N over the positive deltas.
+        let law = cf.fit.as_ref().map_or(String::new(), |f| {
+            let iv = f.b_interval.map_or(String::new(), |(l, h)| format!(" [{l:.2}, {h:.2}]"));
+            format!("; delta ∝ N^-{:.2}{iv} (R² {:.2}, {} positive)", f.b, f.r2, f.points)
+        });
         println!(
-            "  compress    {m:<10} loss {lo:+.4} to {hi:+.4} over {} models{law}",
+            "  compress    {:<10} loss {lo:+.4} to {hi:+.4} over {} models{law}",
+            cf.method,
             deltas.len()
         );
     }

@@ -31,10 +31,21 @@ pub fn write(analysis: &Analysis, html: &Path) -> Result<Vec<PathBuf>> {
         .with_context(|| format!("cannot write report {}", html.display()))?;
     let mut files = vec![written.html.clone()];
     files.extend(written.pngs.iter().cloned());
+    let stem = html.file_stem().and_then(|s| s.to_str()).unwrap_or("report");
     if let Some(fit) = &analysis.fit {
-        let stem = html.file_stem().and_then(|s| s.to_str()).unwrap_or("report");
         let path = html.with_file_name(format!("{stem}-fit.json"));
         write_atomic(&path, serde_json::to_string_pretty(fit)?.as_bytes())?;
+        files.push(path);
+    }
+    // The compressions' laws, as `isoflop plan --memory-budget --compression-fit` reads them.
+    if !analysis.compression_fits.is_empty() {
+        let path = html.with_file_name(format!("{stem}-compression.json"));
+        let doc = serde_json::json!({
+            "sweep": analysis.sweep,
+            "fits": analysis.compression_fits,
+            "rows": analysis.compression,
+        });
+        write_atomic(&path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
         files.push(path);
     }
     Ok(files)

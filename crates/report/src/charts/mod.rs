@@ -1,5 +1,6 @@
 //! The report's charts, one per file.
 
+pub(crate) mod compression;
 pub(crate) mod compute;
 pub(crate) mod isoflop;
 pub(crate) mod law;
