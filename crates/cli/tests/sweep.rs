@@ -207,6 +207,7 @@ fn compress_runs_follow_their_models_and_stay_out_of_the_law() {
     ok(&isoflop_in(dir, &["report", "--db", "r.db", "-o", "rep/r.html", "--bootstrap", "0"]));
     let html = std::fs::read_to_string(dir.join("rep/r.html")).unwrap();
     assert!(html.contains("Loss that compression costs"), "no compression chart");
+    assert!(html.contains("Loss against weight memory (k-bit view)"), "no k-bit chart");
     let fits: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("rep/r-compression.json")).unwrap())
             .unwrap();

@@ -45,6 +45,27 @@ pub struct ReportInput {
     /// What each compression method of the sweep costs, by model size.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compression: Vec<CompressionSeries>,
+    /// Every model of the sweep as stored (`fp32`) and as each method packed it: its weight
+    /// bytes and its loss (the k-bit view).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packed: Vec<PackedModel>,
+    /// `[bytes, loss]` of the packed models no other is both smaller and better than,
+    /// ascending bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packed_front: Vec<[f64; 2]>,
+}
+
+/// One model at one precision or sparsity: what its weights take and what it scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackedModel {
+    /// `fp32` (the trained model) or the method that packed it.
+    pub method: String,
+    /// Parameters N.
+    pub n: f64,
+    /// Bytes of its weights file.
+    pub bytes: f64,
+    /// Validation loss.
+    pub loss: f64,
 }
 
 /// One compression method's loss deltas against model size, and the power law fitted to them.

@@ -38,7 +38,7 @@ mod write;
 pub use chart::fmt_sci;
 pub use data::{
     CompressionSeries, CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling,
-    PlanRow, ReportInput, Residual, RunRow,
+    PackedModel, PlanRow, ReportInput, Residual, RunRow,
 };
 pub use error::{Error, Result};
 pub use escape::escape_html;

@@ -4,7 +4,7 @@
 //! leaves neither half a file nor temporary files nor charts without their page.
 
 use crate::chart::{Plot, render_png, render_svg};
-use crate::charts::{compression, compute, isoflop, law, optimal, residuals};
+use crate::charts::{compression, compute, isoflop, law, optimal, packed, residuals};
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
 use isoflop_atomic::StagedFile;
@@ -79,6 +79,15 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
             (!input.compression.iter().any(|s| s.points.iter().any(|p| p[1] > 0.0)))
                 .then(|| "no compression cost a measurable loss".to_string()),
         ));
+        figures.push((
+            packed::Packed::ID,
+            "Loss against weight memory",
+            "Every model as trained (fp32) and as each method packed it: validation loss against \
+             the bytes of its weights file, scales included; the black line joins the models no \
+             other is both smaller and better than (the k-bit view of Dettmers & Zettlemoyer \
+             2023).",
+            input.packed.is_empty().then(|| "no packed model reports its size".to_string()),
+        ));
     }
     figures
 }
@@ -96,6 +105,7 @@ fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<Stri
         law::LawCurves::ID => one(law::LawCurves(input), png),
         optimal::Optimal::ID => one(optimal::Optimal(input), png),
         compression::Compression::ID => one(compression::Compression(input), png),
+        packed::Packed::ID => one(packed::Packed(input), png),
         _ => one(residuals::Residuals(input), png),
     }
 }

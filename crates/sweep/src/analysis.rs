@@ -13,10 +13,10 @@ use isoflop_law::{
 };
 use isoflop_report::{
     CompressionSeries, CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling,
-    PlanRow, ReportInput, Residual, RunRow,
+    PackedModel, PlanRow, ReportInput, Residual, RunRow,
 };
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
-use isoflop_train::compress::scaling::{PowerFit, fit_power_law};
+use isoflop_train::compress::scaling::{PowerFit, fit_power_law, pareto_front};
 use serde::Serialize;
 use std::path::Path;
 
@@ -58,6 +58,12 @@ pub struct CompressionRow {
     /// What the compression cost, as measured on the same tokens by the compression itself
     /// (its `report.json`'s `loss_delta`): loss after minus before.
     pub loss_delta: Option<f64>,
+    /// The source model's loss on those tokens (`loss_original`).
+    pub loss_original: Option<f64>,
+    /// Bytes of the packed weights file, scales included.
+    pub bytes: Option<f64>,
+    /// Bytes of the source model's f32 weights.
+    pub bytes_original: Option<f64>,
 }
 
 /// One method's loss delta against N: Δ = a·N^(−b) over the positive deltas (the format
@@ -129,6 +135,22 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
             CompressionFit { method: m.to_string(), fit: fit_power_law(&points) }
         })
         .collect();
+    // The k-bit view: each source once as trained, then every packed model.
+    let mut packed: Vec<PackedModel> = Vec::new();
+    for c in &compression {
+        if let (Some(bytes), Some(loss)) = (c.bytes_original, c.loss_original)
+            && !packed.iter().any(|p| {
+                p.method == "fp32" && p.n == c.params && p.bytes == bytes && p.loss == loss
+            })
+        {
+            packed.push(PackedModel { method: "fp32".into(), n: c.params, bytes, loss });
+        }
+    }
+    for c in &compression {
+        if let Some(bytes) = c.bytes {
+            packed.push(PackedModel { method: c.method.clone(), n: c.params, bytes, loss: c.loss });
+        }
+    }
     let compression_series: Vec<CompressionSeries> = compression_fits
         .iter()
         .map(|f| CompressionSeries {
@@ -464,6 +486,11 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         plan: plans.clone(),
         law_params,
         compression: compression_series,
+        packed_front: pareto_front(&packed.iter().map(|p| (p.bytes, p.loss)).collect::<Vec<_>>())
+            .into_iter()
+            .map(|i| [packed[i].bytes, packed[i].loss])
+            .collect(),
+        packed,
         law_formula: the_fit.as_ref().map(|_| "chinchilla: L(N, D) = E + A/N^α + B/D^β (Hoffmann et al. 2022, eq. 2), fitted by summed Huber (δ = 1e-3) on ln L with L-BFGS from Hoffmann's grid of starts".to_string()),
     };
     Ok(Analysis {
@@ -492,11 +519,12 @@ fn compression_rows(runs: &[Run]) -> Vec<CompressionRow> {
             let source = r.config["after"].get(0)?.as_str()?.to_string();
             let method = r.config["method"].as_str()?.to_string();
             let source_loss = runs.iter().find(|s| s.key == source).and_then(|s| s.metrics.loss);
-            let loss_delta = r.checkpoint.as_ref().and_then(|dir| {
-                let text = std::fs::read_to_string(Path::new(dir).join("report.json")).ok()?;
-                let report: serde_json::Value = serde_json::from_str(&text).ok()?;
-                report["loss_delta"].as_f64()
-            });
+            let report: serde_json::Value = r
+                .checkpoint
+                .as_ref()
+                .and_then(|dir| std::fs::read_to_string(Path::new(dir).join("report.json")).ok())
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
             Some(CompressionRow {
                 key: r.key.clone(),
                 source,
@@ -504,7 +532,10 @@ fn compression_rows(runs: &[Run]) -> Vec<CompressionRow> {
                 params: r.params,
                 loss: r.metrics.loss?,
                 source_loss,
-                loss_delta,
+                loss_delta: report["loss_delta"].as_f64(),
+                loss_original: report["loss_original"].as_f64(),
+                bytes: report["bytes"].as_f64(),
+                bytes_original: report["bytes_original"].as_f64(),
             })
         })
         .collect();

@@ -5,4 +5,5 @@ pub(crate) mod compute;
 pub(crate) mod isoflop;
 pub(crate) mod law;
 pub(crate) mod optimal;
+pub(crate) mod packed;
 pub(crate) mod residuals;
