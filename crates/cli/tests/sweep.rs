@@ -235,3 +235,58 @@ fn compress_runs_follow_their_models_and_stay_out_of_the_law() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("compress.methods[0] = \"distill\""), "{err}");
 }
+
+#[test]
+fn finetune_runs_follow_their_models_and_report_accuracy() {
+    let tmp =
+        sweep_dir("tasks", "kind = \"grid\"\nparams = [3e4, 1.4e5]\ntokens_per_param = [0.5]", 2);
+    let dir = tmp.path();
+    // A learnable task made here: "good" words one class, "bad" words the other.
+    let (good, bad) = (["great", "fine", "lovely", "superb"], ["awful", "dull", "poor", "grim"]);
+    let mut csv = String::from("text,label\n");
+    for i in 0..120 {
+        let (w, l) = if i % 2 == 0 { (good[i % 4], "pos") } else { (bad[i % 4], "neg") };
+        csv += &format!("\"a {w} film, number {i}\",{l}\n");
+    }
+    std::fs::write(dir.join("reviews.csv"), csv).unwrap();
+    let mut text = std::fs::read_to_string(dir.join("s.toml")).unwrap();
+    text += "[finetune]\ntasks = [\"reviews.csv\"]\nmethods = [\"full\", \"lora\"]\nepochs = 2\n";
+    std::fs::write(dir.join("s.toml"), &text).unwrap();
+    let out =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!((out["planned"].as_u64(), out["done"].as_u64()), (Some(6), Some(6)), "{out}");
+    let runs = json_of(&isoflop_in(dir, &["--json", "runs", "--db", "r.db"]));
+    let runs = runs["runs"].as_array().unwrap();
+    let tuned: Vec<&serde_json::Value> =
+        runs.iter().filter(|r| r["config"]["kind"] == "finetune").collect();
+    assert_eq!(tuned.len(), 4);
+    for t in &tuned {
+        let key = t["key"].as_str().unwrap();
+        assert!(
+            key.ends_with("-ft-reviews-full-e2") || key.ends_with("-ft-reviews-lora-e2"),
+            "{key}"
+        );
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.join(t["checkpoint"].as_str().unwrap()).join("report.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let acc = report["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc), "{report}");
+        assert_eq!(report["task"], "reviews");
+        assert_eq!(t["config"]["method"], report["method"]);
+    }
+    // The report draws accuracy against N; the law's points are the pretraining runs.
+    ok(&isoflop_in(dir, &["report", "--db", "r.db", "-o", "rep/r.html", "--bootstrap", "0"]));
+    let html = std::fs::read_to_string(dir.join("rep/r.html")).unwrap();
+    assert!(html.contains("Fine-tuned test accuracy against model size"));
+    ok(&isoflop_in(dir, &["export", "--db", "r.db", "-o", "obs.csv"]));
+    assert_eq!(std::fs::read_to_string(dir.join("obs.csv")).unwrap().lines().count(), 3);
+    // A task file that does not exist is refused before anything trains, naming it.
+    std::fs::write(dir.join("bad.toml"), text.replace("reviews.csv", "missing.csv")).unwrap();
+    let out = isoflop_in(dir, &["sweep", "run", "bad.toml", "--db", "b.db", "-q"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.csv"));
+}

@@ -53,6 +53,22 @@ pub struct ReportInput {
     /// ascending bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packed_front: Vec<[f64; 2]>,
+    /// Fine-tuned test accuracy against N, one series per task and method.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downstream: Vec<DownstreamSeries>,
+    /// Reference accuracies drawn as flat lines: (`task: majority class` or `task: naive
+    /// Bayes`, accuracy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downstream_baselines: Vec<(String, f64)>,
+}
+
+/// Test accuracy of one task and fine-tuning method against model size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownstreamSeries {
+    /// `task · method`.
+    pub label: String,
+    /// `[N, test accuracy]`, ascending N.
+    pub points: Vec<[f64; 2]>,
 }
 
 /// One model at one precision or sparsity: what its weights take and what it scores.

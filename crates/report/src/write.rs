@@ -4,7 +4,7 @@
 //! leaves neither half a file nor temporary files nor charts without their page.
 
 use crate::chart::{Plot, render_png, render_svg};
-use crate::charts::{compression, compute, isoflop, law, optimal, packed, residuals};
+use crate::charts::{compression, compute, downstream, isoflop, law, optimal, packed, residuals};
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
 use isoflop_atomic::StagedFile;
@@ -89,6 +89,16 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
             input.packed.is_empty().then(|| "no packed model reports its size".to_string()),
         ));
     }
+    if !input.downstream.is_empty() {
+        figures.push((
+            downstream::Downstream::ID,
+            "Downstream",
+            "Each task's test accuracy after fine-tuning every swept model, by model size, one \
+             line per task and method; dashed: the task's majority-class and naive Bayes \
+             accuracies.",
+            None,
+        ));
+    }
     figures
 }
 
@@ -106,6 +116,7 @@ fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<Stri
         optimal::Optimal::ID => one(optimal::Optimal(input), png),
         compression::Compression::ID => one(compression::Compression(input), png),
         packed::Packed::ID => one(packed::Packed(input), png),
+        downstream::Downstream::ID => one(downstream::Downstream(input), png),
         _ => one(residuals::Residuals(input), png),
     }
 }

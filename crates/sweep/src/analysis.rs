@@ -12,8 +12,8 @@ use isoflop_law::{
     split_holdout,
 };
 use isoflop_report::{
-    CompressionSeries, CurveSeries, Extrapolation, IsoflopProfile, LawCurve, OptimalScaling,
-    PackedModel, PlanRow, ReportInput, Residual, RunRow,
+    CompressionSeries, CurveSeries, DownstreamSeries, Extrapolation, IsoflopProfile, LawCurve,
+    OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow,
 };
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
 use isoflop_train::compress::scaling::{PowerFit, fit_power_law, pareto_front};
@@ -66,6 +66,29 @@ pub struct CompressionRow {
     pub bytes_original: Option<f64>,
 }
 
+/// A fine-tune of one swept model (`[finetune]` runs): the task figures of its report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DownstreamRow {
+    /// The fine-tune run's key.
+    pub key: String,
+    /// The pretraining run it read.
+    pub source: String,
+    /// The task's name.
+    pub task: String,
+    /// The method (`full`, `lora`, …).
+    pub method: String,
+    /// Parameters N of the pretrained model.
+    pub params: f64,
+    /// Test accuracy.
+    pub accuracy: f64,
+    /// Test macro-F1.
+    pub macro_f1: Option<f64>,
+    /// The majority class's test accuracy.
+    pub majority_accuracy: Option<f64>,
+    /// The naive Bayes baseline's test accuracy.
+    pub baseline_accuracy: Option<f64>,
+}
+
 /// One method's loss delta against N: Δ = a·N^(−b) over the positive deltas (the format
 /// `isoflop plan --compression-fit` reads, as `compress --all --json` writes it).
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +124,9 @@ pub struct Analysis {
     /// Each method's loss delta against N.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compression_fits: Vec<CompressionFit>,
+    /// The sweep's fine-tunes, by task, method and size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub downstream: Vec<DownstreamRow>,
     /// The report's data.
     #[serde(skip)]
     pub input: ReportInput,
@@ -122,6 +148,27 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
     // summary.
     let mut runs = store.runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![] })?;
     let compression = compression_rows(&runs);
+    let downstream = downstream_rows(&runs);
+    let mut downstream_series: Vec<DownstreamSeries> = Vec::new();
+    let mut downstream_baselines: Vec<(String, f64)> = Vec::new();
+    for d in &downstream {
+        let label = format!("{} · {}", d.task, d.method);
+        match downstream_series.iter_mut().find(|s| s.label == label) {
+            Some(s) => s.points.push([d.params, d.accuracy]),
+            None => downstream_series
+                .push(DownstreamSeries { label, points: vec![[d.params, d.accuracy]] }),
+        }
+        for (what, acc) in
+            [("majority class", d.majority_accuracy), ("naive Bayes", d.baseline_accuracy)]
+        {
+            let label = format!("{}: {what}", d.task);
+            if let Some(acc) = acc
+                && !downstream_baselines.iter().any(|b| b.0 == label)
+            {
+                downstream_baselines.push((label, acc));
+            }
+        }
+    }
     let mut methods: Vec<&str> = compression.iter().map(|c| c.method.as_str()).collect();
     methods.dedup();
     let compression_fits: Vec<CompressionFit> = methods
@@ -486,6 +533,8 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         plan: plans.clone(),
         law_params,
         compression: compression_series,
+        downstream: downstream_series,
+        downstream_baselines,
         packed_front: pareto_front(&packed.iter().map(|p| (p.bytes, p.loss)).collect::<Vec<_>>())
             .into_iter()
             .map(|i| [packed[i].bytes, packed[i].loss])
@@ -504,8 +553,41 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         notes,
         compression,
         compression_fits,
+        downstream,
         input,
     })
+}
+
+/// The finished fine-tunes, from their reports (beside them, in their run directories), by
+/// task, method and size.
+fn downstream_rows(runs: &[Run]) -> Vec<DownstreamRow> {
+    let mut rows: Vec<DownstreamRow> = runs
+        .iter()
+        .filter(|r| r.kind() == "finetune" && r.status == RunStatus::Done)
+        .filter_map(|r| {
+            let text =
+                std::fs::read_to_string(Path::new(r.checkpoint.as_ref()?).join("report.json"))
+                    .ok()?;
+            let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+            Some(DownstreamRow {
+                key: r.key.clone(),
+                source: r.config["after"].get(0)?.as_str()?.to_string(),
+                task: report["task"].as_str()?.to_string(),
+                method: report["method"].as_str()?.to_string(),
+                params: r.params,
+                accuracy: report["accuracy"].as_f64()?,
+                macro_f1: report["macro_f1"].as_f64(),
+                majority_accuracy: report["majority_accuracy"].as_f64(),
+                baseline_accuracy: report["baseline_accuracy"].as_f64(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.task.as_str(), a.method.as_str())
+            .cmp(&(b.task.as_str(), b.method.as_str()))
+            .then(a.params.total_cmp(&b.params))
+    });
+    rows
 }
 
 /// The finished compression runs against their sources. The loss delta is the compression's

@@ -10,6 +10,7 @@ use crate::plan::PlannedRun;
 use crate::spec::SweepSpec;
 use crate::{Error, Result};
 use isoflop_train::compress::Method;
+use isoflop_train::finetune::Method as FtMethod;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -21,6 +22,14 @@ pub enum RunKind {
     Pretrain,
     /// Compresses its input run's model with a method (`[compress]` of the spec).
     Compress(Method),
+    /// Fine-tunes its input run's model on task `task` of the spec's `[finetune]` with a
+    /// method.
+    Finetune {
+        /// Index into `finetune.tasks`.
+        task: usize,
+        /// The method.
+        method: FtMethod,
+    },
 }
 
 impl RunKind {
@@ -30,6 +39,7 @@ impl RunKind {
         match self {
             RunKind::Pretrain => "pretrain",
             RunKind::Compress(_) => "compress",
+            RunKind::Finetune { .. } => "finetune",
         }
     }
 }
@@ -99,6 +109,21 @@ impl RunGraph {
                     kind: RunKind::Compress(*m),
                     after: vec![r.key.clone()],
                 });
+            }
+        }
+        let ft = &spec.finetune;
+        for task in 0..ft.tasks.len() {
+            for &method in &ft.methods {
+                for r in &runs {
+                    let mut run = r.clone();
+                    run.key = format!("{}-{}", r.key, ft.tag(task, method));
+                    (run.flops, run.flops_palm) = (0.0, 0.0);
+                    nodes.push(RunNode {
+                        run,
+                        kind: RunKind::Finetune { task, method },
+                        after: vec![r.key.clone()],
+                    });
+                }
             }
         }
         Self::new(nodes)

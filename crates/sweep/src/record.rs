@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// that change its result, so new methods or options add runs beside the stored ones (a
 /// finished sweep can be compressed later).
 pub const LAYOUT_KEYS: &[&str] =
-    &["description", "train.parallel_runs", "train.threads_per_run", "compress"];
+    &["description", "train.parallel_runs", "train.threads_per_run", "compress", "finetune"];
 
 /// The planned runs as the store records them. `config` of each is what the run is: its
 /// kind, its inputs, the spec's settings for it, and `train`, the configuration its trainer
@@ -45,6 +45,11 @@ pub fn new_runs(
                 config["method"] = m.name().into();
                 config["options"] =
                     serde_json::to_value(spec.compress.options(m)).expect("options serialise");
+            }
+            if let RunKind::Finetune { task, method } = node.kind {
+                config["task"] = spec.finetune.tasks[task].clone().into();
+                config["method"] = method.name().into();
+                config["epochs"] = spec.finetune.epochs.into();
             }
             if let Some(train) = resolved(&r.key) {
                 config["train"] = train;

@@ -24,6 +24,7 @@
 
 use crate::{Error, Result};
 use isoflop_train::compress::{CompressOptions, Method};
+use isoflop_train::finetune::Method as FtMethod;
 use isoflop_train::{Device, EngineKind, TokenizerName};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,58 @@ pub struct SweepSpec {
     /// Compressions of every pretrained run (none by default).
     #[serde(default, skip_serializing_if = "CompressSpec::is_empty")]
     pub compress: CompressSpec,
+    /// Fine-tunes of every pretrained run on labelled tasks (none by default).
+    #[serde(default, skip_serializing_if = "FinetuneSpec::is_empty")]
+    pub finetune: FinetuneSpec,
+}
+
+/// The `[finetune]` section: every finished pretraining run fine-tuned on each task with
+/// each method (`isoflop finetune`'s), each a run of the sweep reading its model's checkpoint.
+///
+/// ```toml
+/// [finetune]
+/// tasks = ["sms-spam"]          # built-in names, or CSV/JSONL files with text and label
+/// methods = ["full", "lora"]    # full, lora, adapter, bitfit, scratch
+/// epochs = 4                    # at most (early stopping on dev); default the method's
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSpec {
+    /// Tasks: built-in names (`mr`, `trec`, `sms-spam`) or task files (relative paths are
+    /// relative to the spec file).
+    #[serde(default)]
+    pub tasks: Vec<String>,
+    /// Methods.
+    #[serde(default)]
+    pub methods: Vec<FtMethod>,
+    /// Most epochs (default: the fine-tuner's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<usize>,
+}
+
+impl FinetuneSpec {
+    /// Whether it asks for nothing (then the spec serialises without it).
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty() && self.methods.is_empty() && self.epochs.is_none()
+    }
+
+    /// A task's short name for run keys: a built-in's name, or a file's stem (letters,
+    /// digits, `-` and `_` kept).
+    pub fn task_tag(&self, task: usize) -> String {
+        let t = &self.tasks[task];
+        let stem = Path::new(t).file_stem().and_then(|s| s.to_str()).unwrap_or(t);
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    }
+
+    /// The part of a fine-tune run's key after its model's: `ft-<task>-<method>` and the
+    /// options given here (`-e4`), so changed options make new runs.
+    pub fn tag(&self, task: usize, method: FtMethod) -> String {
+        let mut t = format!("ft-{}-{method}", self.task_tag(task));
+        if let Some(e) = self.epochs {
+            t += &format!("-e{e}");
+        }
+        t
+    }
 }
 
 /// The `[compress]` section: methods applied to every finished pretraining run, each a run
@@ -277,6 +330,12 @@ impl SweepSpec {
         let text = std::fs::read_to_string(path)
             .map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         let mut spec = Self::parse(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for t in &mut spec.finetune.tasks {
+            if isoflop_train::task_fetch::builtin(t).is_none() && Path::new(t).is_relative() {
+                *t = base.join(&*t).display().to_string();
+            }
+        }
         if spec.corpus.source != "default" {
             let p = PathBuf::from(&spec.corpus.source);
             if p.is_relative() {
@@ -402,6 +461,33 @@ impl SweepSpec {
         }
         if c.calib_tokens == Some(0) || c.eval_tokens == Some(0) {
             return Err("compress.calib_tokens and compress.eval_tokens must be positive".into());
+        }
+        let ft = &self.finetune;
+        if ft.tasks.is_empty() != ft.methods.is_empty() {
+            return Err("finetune.tasks and finetune.methods go together: give both".into());
+        }
+        if !ft.tasks.is_empty() && self.corpus.tokenizer != TokenizerName::Byte {
+            return Err("[finetune] reads task text with the byte tokenizer: it needs \
+                        corpus.tokenizer = \"byte\""
+                .into());
+        }
+        for (i, m) in ft.methods.iter().enumerate() {
+            if ft.methods[..i].contains(m) {
+                return Err(format!("finetune.methods[{i}] = \"{m}\" is listed twice"));
+            }
+        }
+        for (i, t) in ft.tasks.iter().enumerate() {
+            if t.is_empty() || ft.tasks[..i].contains(t) {
+                return Err(format!("finetune.tasks[{i}] = {t:?} is empty or listed twice"));
+            }
+            if (0..i).any(|j| ft.task_tag(j) == ft.task_tag(i)) {
+                return Err(format!(
+                    "finetune.tasks[{i}] = {t:?}: another task has the same name in run keys"
+                ));
+            }
+        }
+        if ft.epochs == Some(0) {
+            return Err("finetune.epochs must be at least 1".into());
         }
         if let Some(n) = t.threads_per_run {
             isoflop_train::check_threads("train.threads_per_run", n).map_err(|e| e.to_string())?;

@@ -1,25 +1,30 @@
 //! The trainer of every kind of run a sweep has: each run goes to the trainer of its kind.
 
-use crate::Result;
 use crate::compress::Compressor;
+use crate::finetune::Finetuner;
 use crate::graph::RunKind;
 use crate::pretrain::Pretrainer;
 use crate::trainer::{Job, Outcome, RunTrainer};
+use crate::{Error, Result};
 use std::sync::atomic::AtomicBool;
 
-/// Pretraining runs to the [`Pretrainer`], compressions to the [`Compressor`].
+/// Pretraining runs to the [`Pretrainer`], compressions to the [`Compressor`], fine-tunes
+/// to the [`Finetuner`] (built only when the spec has a `[finetune]` section, since it loads
+/// the tasks).
 pub struct Stages {
     /// Trains `pretrain` runs.
     pub pretrain: Pretrainer,
     /// Trains `compress` runs.
     pub compress: Compressor,
+    /// Trains `finetune` runs.
+    pub finetune: Option<Finetuner>,
 }
 
 impl RunTrainer for Stages {
     fn resolved(&self, job: &Job<'_>) -> Option<serde_json::Value> {
         match job.node.kind {
             RunKind::Pretrain => self.pretrain.resolved(job),
-            RunKind::Compress(_) => None,
+            RunKind::Compress(_) | RunKind::Finetune { .. } => None,
         }
     }
 
@@ -32,6 +37,13 @@ impl RunTrainer for Stages {
         match job.node.kind {
             RunKind::Pretrain => self.pretrain.train(job, on_tokens, stop),
             RunKind::Compress(method) => self.compress.compress(job, method),
+            RunKind::Finetune { task, method } => match &self.finetune {
+                Some(f) => f.finetune(job, task, method, stop),
+                None => Err(Error::Unsupported(format!(
+                    "run {} is a fine-tune, but the spec has no [finetune] tasks",
+                    job.node.key()
+                ))),
+            },
         }
     }
 }

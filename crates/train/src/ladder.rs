@@ -88,26 +88,57 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
         (size, aspect)
     };
     // The count does not depend on the heads: search with one, give the winner its heads.
+    let count = |layers: usize, d: usize| -> Result<(GptConfig, f64)> {
+        let cfg = GptConfig::new(layers, d, 1, vocab, context)?;
+        Ok((cfg, cfg.shape().params().total as f64))
+    };
     let mut best: Option<((f64, f64), GptConfig)> = None;
-    // The family's largest shape, for refusing budgets past the end of the range.
-    let mut largest: Option<(f64, GptConfig)> = None;
     for layers in 1..=MAX_RUNG {
-        let widths = (ASPECT_RANGE.0 * layers..=ASPECT_RANGE.1 * layers).step_by(WIDTH_STEP);
-        for d in widths {
-            let cfg = GptConfig::new(layers, d, 1, vocab, context)?;
-            let total = cfg.shape().params().total as f64;
-            let s = score(&cfg, total);
-            if largest.as_ref().is_none_or(|(t, _)| total > *t) {
-                largest = Some((total, cfg));
+        // At a depth the count grows with the width, so the widths worth scoring are few: the
+        // two around n (the nearest in log space when none is within the tolerance), the ends
+        // of the range within the tolerance, and the width of the aspect ratio wanted clamped
+        // into that range. Found by bisection rather than scanning every width (a plan of
+        // many sizes of large models scanned millions of shapes; the sweep_spec fuzz target
+        // timed out on one).
+        let (lo, hi) = (ASPECT_RANGE.0 * layers, ASPECT_RANGE.1 * layers);
+        let widths = (hi - lo) / WIDTH_STEP + 1;
+        let width = |k: usize| lo + k * WIDTH_STEP;
+        // The first width index whose count reaches `target` (`widths` if none does).
+        let first_reaching = |target: f64| -> Result<usize> {
+            let (mut a, mut b) = (0, widths);
+            while a < b {
+                let m = (a + b) / 2;
+                if count(layers, width(m))?.1 >= target {
+                    b = m;
+                } else {
+                    a = m + 1;
+                }
             }
+            Ok(a)
+        };
+        let at = first_reaching(n)?;
+        let in_lo = first_reaching(n / (1.0 + SIZE_TOLERANCE))?;
+        let in_hi = first_reaching(n * (1.0 + SIZE_TOLERANCE))?.saturating_sub(1);
+        let mut candidates = vec![at.saturating_sub(1), at, in_lo, in_hi];
+        if in_lo <= in_hi {
+            let aspect = (ASPECT * layers).clamp(width(in_lo), width(in_hi));
+            let k = (aspect - lo) / WIDTH_STEP;
+            candidates.extend([k, k + 1]);
+        }
+        candidates.retain(|&k| k < widths);
+        candidates.sort_unstable();
+        candidates.dedup();
+        for k in candidates {
+            let (cfg, total) = count(layers, width(k))?;
+            let s = score(&cfg, total);
             if best.as_ref().is_none_or(|(b, _)| s.0 < b.0 || (s.0 == b.0 && s.1 < b.1)) {
                 best = Some((s, cfg));
             }
-            if total > 4.0 * n {
-                break; // wider only grows further past the target
-            }
         }
     }
+    // The family's largest shape, for refusing budgets past the end of the range.
+    let largest = count(MAX_RUNG, ASPECT_RANGE.1 * MAX_RUNG)?;
+    let largest = Some((largest.1, largest.0));
     let cfg = best.expect("MAX_RUNG ≥ 1").1;
     // Past the family's largest shape (by more than the tolerance) the nearest would be a far
     // smaller model than asked for: refuse rather than snap to the end of the range. Between
@@ -145,6 +176,42 @@ pub fn heads_for_width(d_model: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The search as first written: every width at every depth (the bisection must agree).
+    fn scan(n: f64, vocab: usize, context: usize) -> GptConfig {
+        let score = |cfg: &GptConfig, total: f64| {
+            let size = ((total / n).ln().abs() / (1.0 + SIZE_TOLERANCE).ln() - 1.0).max(0.0);
+            let aspect = (cfg.d_model as f64 / cfg.n_layer as f64 / ASPECT as f64).ln().abs();
+            (size, aspect)
+        };
+        let mut best: Option<((f64, f64), GptConfig)> = None;
+        for layers in 1..=MAX_RUNG {
+            for d in (ASPECT_RANGE.0 * layers..=ASPECT_RANGE.1 * layers).step_by(WIDTH_STEP) {
+                let cfg = GptConfig::new(layers, d, 1, vocab, context).unwrap();
+                let s = score(&cfg, cfg.shape().params().total as f64);
+                if best.as_ref().is_none_or(|(b, _)| s.0 < b.0 || (s.0 == b.0 && s.1 < b.1)) {
+                    best = Some((s, cfg));
+                }
+            }
+        }
+        let c = best.unwrap().1;
+        GptConfig::new(c.n_layer, c.d_model, heads_for_width(c.d_model), vocab, context).unwrap()
+    }
+
+    #[test]
+    fn bisection_finds_what_scanning_every_width_finds() {
+        for (vocab, context) in [(256, 128), (4096, 64), (50257, 1024)] {
+            let mut n = 2e3;
+            while n < 2e10 {
+                let Ok(got) = shape_for_params_with(n, vocab, context) else {
+                    n *= 1.37;
+                    continue;
+                };
+                assert_eq!(got, scan(n, vocab, context), "n = {n}, vocab {vocab}");
+                n *= 1.37;
+            }
+        }
+    }
 
     #[test]
     fn table_in_the_docs_is_right() {

@@ -172,6 +172,29 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             deltas.len()
         );
     }
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for d in &analysis.downstream {
+        if seen.contains(&(d.task.as_str(), d.method.as_str())) {
+            continue;
+        }
+        seen.push((&d.task, &d.method));
+        let cells: Vec<String> = analysis
+            .downstream
+            .iter()
+            .filter(|e| e.task == d.task && e.method == d.method)
+            .map(|e| format!("{:.3} ({})", e.accuracy, short(e.params)))
+            .collect();
+        let base = match (d.majority_accuracy, d.baseline_accuracy) {
+            (Some(m), Some(b)) => format!("; majority {m:.3}, naive Bayes {b:.3}"),
+            _ => String::new(),
+        };
+        println!(
+            "  downstream  {} · {}: test accuracy by N {}{base}",
+            d.task,
+            d.method,
+            cells.join(", ")
+        );
+    }
     for n in &analysis.notes {
         println!("  note        {n}");
     }

@@ -153,6 +153,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     });
     let total_flops: f64 = runs.iter().map(|r| r.flops).sum();
     let compress_runs = runs.len() * spec.compress.methods.len();
+    let finetune_runs = runs.len() * spec.finetune.tasks.len() * spec.finetune.methods.len();
     let total_palm: f64 = runs.iter().map(|r| r.flops_palm).sum();
     if json {
         let rows: Vec<serde_json::Value> = runs
@@ -175,6 +176,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "runs": rows, "total_flops": total_flops, "total_flops_palm": total_palm,
             "estimated_wall_seconds": wall,
             "compress_runs": compress_runs,
+            "finetune_runs": finetune_runs,
         }));
     }
     print_plan(&spec, &runs, &threads, estimates.as_deref());
@@ -193,6 +195,14 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "+ {compress_runs} compression runs ({} of each model, after it finishes; not in the \
              time estimate)",
             methods.join(", ")
+        );
+    }
+    if finetune_runs > 0 {
+        println!(
+            "+ {finetune_runs} fine-tune runs ({} task(s) × {} method(s) of each model, after it \
+             finishes; not in the time estimate)",
+            spec.finetune.tasks.len(),
+            spec.finetune.methods.len()
         );
     }
     if let Some(w) = wall {
