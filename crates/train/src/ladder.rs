@@ -137,15 +137,13 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
         }
     }
     // The family's largest shape, for refusing budgets past the end of the range.
-    let largest = count(MAX_RUNG, ASPECT_RANGE.1 * MAX_RUNG)?;
-    let largest = Some((largest.1, largest.0));
+    let (top_cfg, top) = count(MAX_RUNG, ASPECT_RANGE.1 * MAX_RUNG)?;
     let cfg = best.expect("MAX_RUNG ≥ 1").1;
     // Past the family's largest shape (by more than the tolerance) the nearest would be a far
     // smaller model than asked for: refuse rather than snap to the end of the range. Between
     // shapes, and below the smallest, the nearest is taken: IsoFLOP designs spread their
     // sizes around a centre and may reach under the family, and the run records the count
     // it really has.
-    let (top, top_cfg) = largest.expect("MAX_RUNG ≥ 1");
     if n > top * (1.0 + SIZE_TOLERANCE) {
         return Err(Error::InvalidConfig(format!(
             "no model of the ladder's family has about {n:e} parameters (within {:.0}%): the \
