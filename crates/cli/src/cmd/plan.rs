@@ -3,7 +3,7 @@
 //! budget at which a given N is optimal, or the smaller, longer-trained model that minimises
 //! training plus inference FLOPs (Sardana et al. 2023).
 
-use super::fit::num;
+use crate::format::num;
 use crate::output::print_json;
 use anyhow::{Context, Result, bail};
 use isoflop_law::{Fit, Plan, plan};

@@ -1,8 +1,8 @@
 //! `isoflop predict`: the loss a saved fit predicts for N parameters and D tokens, with the
 //! bootstrap's percentile 95% interval when the fit was made with `--bootstrap`.
 
-use super::fit::num;
 use super::plan::{load_fit, parse_quantity};
+use crate::format::num;
 use crate::output::print_json;
 use anyhow::Result;
 use isoflop_law::Observation;

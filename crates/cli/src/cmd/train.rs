@@ -33,8 +33,6 @@ pub struct Args {
     pub set: TrainOverrides,
 }
 
-pub use isoflop_train::parse_count;
-
 /// The settings of the command line over those of the `--config` file, if there is one.
 pub fn settings(a: &Args) -> Result<TrainOverrides> {
     let file = match &a.config {
@@ -245,12 +243,12 @@ mod tests {
 
     #[test]
     fn counts_parse() {
-        assert_eq!(parse_count("4e6").unwrap(), 4e6);
-        assert_eq!(parse_count("1.5M").unwrap(), 1.5e6);
-        assert_eq!(parse_count("64k").unwrap(), 64e3);
-        assert_eq!(parse_count("2_000").unwrap(), 2000.0);
-        assert!(parse_count("lots").is_err());
-        assert!(parse_count("-1").is_err());
+        assert_eq!(isoflop_train::parse_count("4e6").unwrap(), 4e6);
+        assert_eq!(isoflop_train::parse_count("1.5M").unwrap(), 1.5e6);
+        assert_eq!(isoflop_train::parse_count("64k").unwrap(), 64e3);
+        assert_eq!(isoflop_train::parse_count("2_000").unwrap(), 2000.0);
+        assert!(isoflop_train::parse_count("lots").is_err());
+        assert!(isoflop_train::parse_count("-1").is_err());
     }
 
     /// `isoflop train ARGS` parsed, with the config file laid under the flags, as `run` does.

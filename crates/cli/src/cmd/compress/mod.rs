@@ -7,8 +7,14 @@
 //! `-o DIR` (default: `compressed/<tag>/` inside the run directory): `compressed.safetensors`
 //! and `report.json`. Evaluation uses the packed weights dequantized on load.
 
-use crate::cmd::corpus::DataArgs;
-use crate::cmd::train::parse_count;
+mod args;
+mod print;
+
+pub use args::Args;
+use args::{student_shape, whole};
+use print::print_report;
+
+use crate::args::{CacheArgs, DataArgs};
 use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_store::{RunFilter, Store};
@@ -17,112 +23,7 @@ use isoflop_train::compress::scaling::{PowerFit, fit_power_law, pareto_front};
 use isoflop_train::compress::{
     COMPRESSED_FILE, CompressOptions, CompressReport, Method, load_weights,
 };
-use isoflop_train::{GptConfig, ladder};
 use std::path::{Path, PathBuf};
-
-/// Arguments of `isoflop compress`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// A finished run of the store (its key; add --sweep when several sweeps have it).
-    #[arg(
-        long,
-        value_name = "KEY",
-        conflicts_with_all = ["checkpoint", "all"],
-        required_unless_present_any = ["checkpoint", "all"]
-    )]
-    pub run: Option<String>,
-    /// Every finished run of --sweep with each method of --method (comma-separated), then
-    /// the fit of the loss delta against N per method and the front of loss against bits.
-    #[arg(long, requires = "sweep", conflicts_with = "checkpoint")]
-    pub all: bool,
-    /// The sweep of --run.
-    #[arg(long)]
-    pub sweep: Option<String>,
-    /// The run store of --run.
-    #[arg(long, default_value = "isoflop.db")]
-    pub db: PathBuf,
-    /// A run directory, a checkpoint.safetensors, or a compressed file.
-    #[arg(long, value_name = "PATH")]
-    pub checkpoint: Option<PathBuf>,
-    /// int8, int4, int3, gptq-int4, gptq-int3, magnitude, wanda, 2:4 or distill.
-    #[arg(long, value_parser = parse_method, value_delimiter = ',', required = true)]
-    pub method: Vec<Method>,
-    /// Columns per quantization scale (default: per output channel for int8, 128 for int4
-    /// and int3).
-    #[arg(long)]
-    pub group_size: Option<usize>,
-    /// A zero point per group (asymmetric quantization).
-    #[arg(long)]
-    pub asymmetric: bool,
-    /// Sparsity of magnitude and wanda pruning (2:4 is always 0.5).
-    #[arg(long, default_value_t = 0.5)]
-    pub sparsity: f64,
-    /// Recovery training of the surviving weights after pruning, in tokens (e.g. 2e5).
-    #[arg(long, value_parser = parse_count, default_value = "0")]
-    pub recover_tokens: f64,
-    /// The distilled student: a parameter budget (e.g. 5e4, the ladder's nearest shape) or
-    /// LAYERSxWIDTH (e.g. 2x64).
-    #[arg(long)]
-    pub student: Option<String>,
-    /// Tokens each student trains on (distill).
-    #[arg(long, value_parser = parse_count)]
-    pub tokens: Option<f64>,
-    /// Calibration tokens drawn from the train split (GPTQ, wanda, 2:4).
-    #[arg(long, value_parser = parse_count, default_value = "16384")]
-    pub calib_tokens: f64,
-    /// GPTQ's dampening, a fraction of the Hessian's mean diagonal.
-    #[arg(long, default_value_t = isoflop_train::compress::gptq::DEFAULT_DAMP)]
-    pub damp: f64,
-    /// GPTQ's act-order: quantize columns by decreasing Hessian diagonal.
-    #[arg(long)]
-    pub act_order: bool,
-    /// Distillation temperature.
-    #[arg(long, default_value_t = isoflop_train::compress::distill::DEFAULT_TEMPERATURE)]
-    pub temperature: f32,
-    /// Distillation's weight of the next-token loss (the soft loss gets 1 − alpha).
-    #[arg(long, default_value_t = isoflop_train::compress::distill::DEFAULT_ALPHA)]
-    pub alpha: f32,
-    /// Tokens per split scored for the losses (the same windows for original and compressed).
-    #[arg(long, value_parser = parse_count, default_value = "65536")]
-    pub eval_tokens: f64,
-    /// Seed of calibration windows, recovery batches and students.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Compute threads (0: one per physical core; at most the logical CPUs).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
-    /// Output directory (compressed.safetensors and report.json).
-    #[arg(short = 'o', long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub data: DataArgs,
-}
-
-fn parse_method(s: &str) -> std::result::Result<Method, String> {
-    s.parse().map_err(|e: isoflop_train::Error| e.to_string())
-}
-
-fn whole(v: f64, flag: &str) -> Result<u64> {
-    if v.fract() != 0.0 || v > u64::MAX as f64 {
-        bail!("{flag} {v} is not a whole number");
-    }
-    Ok(v as u64)
-}
-
-/// The student's shape from `5e4` (the ladder) or `2x64`.
-fn student_shape(s: &str, teacher: &GptConfig) -> Result<GptConfig> {
-    if let Some((l, d)) = s.split_once(['x', 'X']) {
-        let (l, d): (usize, usize) = (
-            l.trim().parse().with_context(|| format!("--student {s}: layers `{l}`"))?,
-            d.trim().parse().with_context(|| format!("--student {s}: width `{d}`"))?,
-        );
-        return GptConfig::new(l, d, ladder::heads_for_width(d), teacher.vocab, teacher.context)
-            .with_context(|| format!("--student {s}"));
-    }
-    let n = parse_count(s).map_err(|e| anyhow::anyhow!("--student: {e} (or LAYERSxWIDTH)"))?;
-    ladder::shape_for_params_with(n, teacher.vocab, teacher.context)
-        .with_context(|| format!("--student {s}"))
-}
 
 /// A short name of the compression, for the default output directory.
 pub fn tag(o: &CompressOptions) -> String {
@@ -202,7 +103,7 @@ fn from_run(
         tokenizer: corpus["tokenizer"].as_str().unwrap_or("byte").to_string(),
         vocab: corpus["vocab"].as_u64().map_or(a.data.vocab, |v| v as usize),
         split_seed: corpus["split_seed"].as_u64().unwrap_or(0),
-        cache: crate::cmd::corpus::CacheArgs { cache_dir: a.data.cache.cache_dir.clone() },
+        cache: CacheArgs { cache_dir: a.data.cache.cache_dir.clone() },
     };
     if let Some(src) = corpus["source"].as_str().filter(|s| *s != "default") {
         data.corpus = Some(PathBuf::from(src));
@@ -235,7 +136,9 @@ fn all(a: Args, json: bool) -> Result<()> {
     let sweep = a.sweep.clone().expect("clap: --all requires --sweep");
     let store = Store::open_existing(&a.db)?;
     let done = vec![isoflop_store::RunStatus::Done];
-    let runs = store.runs(&RunFilter { sweep: Some(sweep.clone()), statuses: done })?;
+    // The sweep's models: its pretraining runs (not its compressions or fine-tunes).
+    let mut runs = store.runs(&RunFilter { sweep: Some(sweep.clone()), statuses: done })?;
+    runs.retain(isoflop_store::Run::is_pretrain);
     if runs.is_empty() {
         bail!("--sweep {sweep}: no finished runs in {}", a.db.display());
     }
@@ -381,61 +284,4 @@ fn one(
     let report = isoflop_train::compress::compress(src, data, &o, &file, &mut say)?;
     write_atomic(&out_dir.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     Ok(report)
-}
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("–".into(), |x| format!("{x:.4}"))
-}
-
-fn print_report(r: &CompressReport) {
-    println!(
-        "method        {}{}",
-        r.method,
-        r.scheme.map_or(String::new(), |s| format!(
-            " ({} bits, {}, {})",
-            s.bits,
-            s.group_size.map_or("per channel".into(), |g| format!("groups of {g}")),
-            if s.asymmetric { "asymmetric" } else { "symmetric" }
-        ))
-    );
-    println!("source        {}", r.source);
-    println!(
-        "val loss      {:.4} → {:.4} (Δ {:+.4} nats/token)",
-        r.loss_original, r.loss, r.loss_delta
-    );
-    println!(
-        "OOD loss      {} → {} (Δ {})",
-        opt(r.ood_loss_original),
-        opt(r.ood_loss),
-        r.ood_loss_delta.map_or("–".into(), |d| format!("{d:+.4}"))
-    );
-    if let Some(s) = &r.scratch {
-        println!(
-            "scratch       {:.4} val loss for the same student trained alone ({:+.4} vs distilled)",
-            s.loss,
-            s.loss - r.loss
-        );
-    }
-    println!(
-        "size          {} → {} bytes ({:.2}×) · {:.2} bits/param{}",
-        r.bytes_original,
-        r.bytes,
-        r.bytes_original as f64 / r.bytes.max(1) as f64,
-        r.bits_per_param,
-        r.compressed_bits_per_weight
-            .map_or(String::new(), |b| format!(" ({b:.2} in the compressed matrices)"))
-    );
-    if r.sparsity > 0.0 {
-        println!("sparsity      {:.1}% of the block weights", 100.0 * r.sparsity);
-    }
-    println!(
-        "time          {:.1} s: calibration {:.1}, compression {:.1}, recovery {:.1}, evaluation {:.1}",
-        r.wall_seconds,
-        r.calibration_seconds,
-        r.compress_seconds,
-        r.recover_seconds,
-        r.eval_seconds
-    );
-    println!("evaluation    {}", r.evaluation);
-    println!("file          {}", r.path.display());
 }
