@@ -185,3 +185,41 @@ pub struct StoreSweep {
     #[arg(long)]
     pub sweep: Option<String>,
 }
+
+/// The column names of an observation file (`fit`, `import`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Columns {
+    /// Name of the parameters column.
+    #[arg(long, default_value = "N")]
+    pub n_col: String,
+    /// Name of the training-tokens column.
+    #[arg(long, default_value = "D")]
+    pub d_col: String,
+    /// Name of the loss column.
+    #[arg(long, default_value = "loss")]
+    pub loss_col: String,
+    /// Name of the FLOPs column (absent: C = 6·N·D).
+    #[arg(long, default_value = "C")]
+    pub c_col: String,
+    /// Name of the unique-tokens column (data-constrained form).
+    #[arg(long, default_value = "U")]
+    pub u_col: String,
+    /// Name of the downstream-metric column (sigmoid forms).
+    #[arg(long, default_value = "metric")]
+    pub metric_col: String,
+}
+
+impl Columns {
+    /// The names as the law's reader takes them.
+    pub fn names(&self) -> isoflop_law::ColumnNames {
+        isoflop_law::ColumnNames {
+            n: self.n_col.clone(),
+            d: self.d_col.clone(),
+            loss: self.loss_col.clone(),
+            c: self.c_col.clone(),
+            u: self.u_col.clone(),
+            metric: self.metric_col.clone(),
+            ..isoflop_law::ColumnNames::default()
+        }
+    }
+}

@@ -10,7 +10,7 @@
 
 use crate::output::print_json;
 use anyhow::{Context, Result, bail};
-use isoflop_law::{ColumnNames, Observation, read_observation_file};
+use isoflop_law::{Observation, read_observation_file};
 use isoflop_store::{CurvePoint, Metrics, NewRun, Store};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,15 +26,8 @@ pub struct Args {
     /// Sweep to store the runs in (default: the file's name without extension).
     #[arg(long)]
     pub sweep: Option<String>,
-    /// Name of the parameters column.
-    #[arg(long, default_value = "N")]
-    pub n_col: String,
-    /// Name of the tokens column.
-    #[arg(long, default_value = "D")]
-    pub d_col: String,
-    /// Name of the loss column.
-    #[arg(long, default_value = "loss")]
-    pub loss_col: String,
+    #[command(flatten)]
+    pub columns: crate::args::Columns,
     /// Replace runs trained by `isoflop sweep run` that have the same keys (their curves are
     /// deleted) and the sweep's spec; without it such an import is refused.
     #[arg(long)]
@@ -78,12 +71,7 @@ pub fn group(obs: &[Observation]) -> Vec<(String, Observation, Vec<CurvePoint>)>
 
 /// Runs `isoflop import`.
 pub fn run(args: Args, json: bool) -> Result<()> {
-    let cols = ColumnNames {
-        n: args.n_col.clone(),
-        d: args.d_col.clone(),
-        loss: args.loss_col.clone(),
-        ..ColumnNames::default()
-    };
+    let cols = args.columns.names();
     let file = read_observation_file(&args.file, &cols)?;
     let obs = file.rows;
     let sweep = match &args.sweep {

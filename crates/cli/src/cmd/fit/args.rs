@@ -46,24 +46,8 @@ pub struct Args {
     /// Which approach: parametric (3), envelope (1) or isoflop (2).
     #[arg(long, value_enum, default_value = "parametric")]
     pub approach: Approach,
-    /// Name of the parameters column.
-    #[arg(long, default_value = "N")]
-    pub n_col: String,
-    /// Name of the training-tokens column.
-    #[arg(long, default_value = "D")]
-    pub d_col: String,
-    /// Name of the loss column.
-    #[arg(long, default_value = "loss")]
-    pub loss_col: String,
-    /// Name of the FLOPs column (absent: C = 6·N·D).
-    #[arg(long, default_value = "C")]
-    pub c_col: String,
-    /// Name of the unique-tokens column (data-constrained form).
-    #[arg(long, default_value = "U")]
-    pub u_col: String,
-    /// Name of the downstream-metric column (sigmoid forms).
-    #[arg(long, default_value = "metric")]
-    pub metric_col: String,
+    #[command(flatten)]
+    pub columns: crate::args::Columns,
     /// Huber δ on log-loss residuals (Hoffmann et al. 2022: 1e-3).
     #[arg(long, default_value_t = isoflop_law::HOFFMANN_DELTA)]
     pub huber_delta: f64,

@@ -15,22 +15,14 @@ use print::{FitBar, interval, print_fit, warn_unidentified};
 use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_law::{
-    Candidate, ColumnNames, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule,
-    approaches, evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
+    Candidate, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule, approaches,
+    evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
 };
 use std::path::PathBuf;
 
 /// Runs `isoflop fit`.
 pub fn run(mut args: Args, json: bool) -> Result<()> {
-    let cols = ColumnNames {
-        n: args.n_col.clone(),
-        d: args.d_col.clone(),
-        loss: args.loss_col.clone(),
-        c: args.c_col.clone(),
-        u: args.u_col.clone(),
-        metric: args.metric_col.clone(),
-        ..ColumnNames::default()
-    };
+    let cols = args.columns.names();
     let obs = match args.sweep.clone() {
         // From the run store (issue 6): curve rows for approach 1, final rows otherwise.
         Some(sweep) => {
