@@ -208,6 +208,13 @@ fn compress_runs_follow_their_models_and_stay_out_of_the_law() {
     let html = std::fs::read_to_string(dir.join("rep/r.html")).unwrap();
     assert!(html.contains("Loss that compression costs"), "no compression chart");
     assert!(html.contains("Loss against weight memory (k-bit view)"), "no k-bit chart");
+    // The store records absolute run directories: a report made from elsewhere finds the
+    // compressions' reports too.
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    let sub = dir.join("elsewhere");
+    ok(&isoflop_in(&sub, &["report", "--db", "../r.db", "-o", "r.html", "--bootstrap", "0"]));
+    let html = std::fs::read_to_string(sub.join("r.html")).unwrap();
+    assert!(html.contains("Loss that compression costs"), "a report from elsewhere lost them");
     let fits: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("rep/r-compression.json")).unwrap())
             .unwrap();

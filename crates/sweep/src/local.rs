@@ -49,13 +49,13 @@ pub struct LocalOptions {
 }
 
 impl LocalOptions {
-    /// Options for the store `db`, run directories under `isoflop-runs` beside it.
+    /// Options for the store `db`, run directories under `isoflop-runs` beside it. The
+    /// directory is made absolute, so the checkpoint paths the store records (and the reports
+    /// of compressions and fine-tunes read through them) hold from any working directory.
     pub fn new(db: PathBuf, layout: LayoutOptions) -> Self {
-        let runs_dir = db
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(".".as_ref())
-            .join("isoflop-runs");
+        let beside = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
+        let runs_dir = std::path::absolute(beside).unwrap_or_else(|_| beside.to_path_buf());
+        let runs_dir = runs_dir.join("isoflop-runs");
         Self { db, runs_dir, layout, max_runs: None, new_version: false, retry_failed: false }
     }
 }

@@ -80,7 +80,7 @@ pub fn train(spec: &SweepSpec, a: &RunSettings) -> Result<SweepOutcome> {
     let graph = RunGraph::for_spec(spec, plan(spec)?)?;
     let mut opts = LocalOptions::new(a.db.clone(), a.layout.options());
     if let Some(dir) = &a.runs_dir {
-        opts.runs_dir = dir.clone();
+        opts.runs_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
     }
     opts.max_runs = a.max_runs;
     opts.new_version = a.new_version;
