@@ -6,9 +6,10 @@
 //! C = 6·N·tokens), the input of approach 1. Runs that failed or diverged are left out with
 //! a warning naming them: they are not results.
 
-use crate::output::{print_json, printable, write_atomic};
+use crate::output::{print_json, write_atomic};
+use crate::sweep::observations::{COLUMNS, CURVE_COLUMNS, Row, rows, warn_left_out};
 use anyhow::{Context, Result, bail};
-use isoflop_store::{Run, RunFilter, RunStatus, Store};
+use isoflop_store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -35,100 +36,6 @@ pub struct Args {
     /// One row per curve point instead of one per run.
     #[arg(long)]
     pub curves: bool,
-}
-
-const COLUMNS: [&str; 13] = [
-    "run",
-    "N",
-    "D",
-    "C",
-    "loss",
-    "sweep",
-    "budget",
-    "seed",
-    "ood_loss",
-    "bits_per_byte",
-    "tokens_per_second",
-    "wall_seconds",
-    "status",
-];
-const CURVE_COLUMNS: [&str; 8] = ["run", "N", "D", "C", "loss", "tokens", "step", "sweep"];
-
-type Row = Vec<(&'static str, serde_json::Value)>;
-
-fn num(v: f64) -> serde_json::Value {
-    serde_json::json!(v)
-}
-fn opt(v: Option<f64>) -> serde_json::Value {
-    v.map_or(serde_json::Value::Null, num)
-}
-
-/// The finished runs of `filter` as rows; warns on stderr about the runs left out.
-pub fn rows(store: &Store, sweep: Option<String>, curves: bool) -> Result<(Vec<Row>, Vec<Run>)> {
-    // Observations of the law are pretraining runs; later stages (compressions) are not.
-    let all = store.runs(&RunFilter { sweep, statuses: vec![] })?;
-    let (done, other): (Vec<Run>, Vec<Run>) = all
-        .into_iter()
-        .filter(Run::is_pretrain)
-        .partition(|r| r.status == RunStatus::Done && r.metrics.loss.is_some());
-    let mut out = Vec::new();
-    for r in &done {
-        if curves {
-            for p in store.curve(r.id)? {
-                let Some(loss) = p.val_loss else { continue };
-                if p.tokens <= 0.0 {
-                    continue;
-                }
-                out.push(vec![
-                    ("run", serde_json::json!(format!("{}/{}", r.sweep, r.key))),
-                    ("N", num(r.params)),
-                    ("D", num(p.tokens)),
-                    ("C", num(6.0 * r.params * p.tokens)),
-                    ("loss", num(loss)),
-                    ("tokens", num(p.tokens)),
-                    ("step", p.step.map_or(serde_json::Value::Null, |s| serde_json::json!(s))),
-                    ("sweep", serde_json::json!(r.sweep)),
-                ]);
-            }
-        } else {
-            out.push(vec![
-                ("run", serde_json::json!(format!("{}/{}", r.sweep, r.key))),
-                ("N", num(r.params)),
-                ("D", num(r.tokens)),
-                ("C", num(r.flops)),
-                ("loss", opt(r.metrics.loss)),
-                ("sweep", serde_json::json!(r.sweep)),
-                ("budget", opt(r.budget)),
-                ("seed", serde_json::json!(r.seed)),
-                ("ood_loss", opt(r.metrics.ood_loss)),
-                ("bits_per_byte", opt(r.metrics.bits_per_byte)),
-                ("tokens_per_second", opt(r.metrics.tokens_per_second)),
-                ("wall_seconds", opt(r.metrics.wall_seconds)),
-                ("status", serde_json::json!(r.status)),
-            ]);
-        }
-    }
-    Ok((out, other))
-}
-
-/// Warns, naming them, about runs that are not results.
-pub fn warn_left_out(other: &[Run]) {
-    let bad: Vec<String> = other
-        .iter()
-        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Diverged))
-        .map(|r| {
-            let reason = r.reason.as_deref().unwrap_or("?");
-            format!("{}/{} ({}: {})", r.sweep, r.key, r.status, reason)
-        })
-        .collect();
-    if !bad.is_empty() {
-        let list = printable(&bad.join("; ")).into_owned();
-        eprintln!("warning: left out {} failed or diverged run(s): {list}", bad.len());
-    }
-    let unfinished = other.iter().filter(|r| !r.status.is_final()).count();
-    if unfinished > 0 {
-        eprintln!("warning: left out {unfinished} unfinished (pending or running) run(s)");
-    }
 }
 
 /// Renders rows as CSV or JSONL.
@@ -221,39 +128,4 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         None => std::io::stdout().write_all(&bytes).context("cannot write to stdout")?,
     }
     Ok(())
-}
-
-/// The observations of sweep `sweep` in the store at `db`, as `isoflop fit` reads them from
-/// a file: one per finished run, or with `curves` one per evaluation (`run`, `tokens`,
-/// `step` set). Failed and diverged runs are left out with a warning naming them.
-pub fn sweep_observations(
-    db: &std::path::Path,
-    sweep: &str,
-    curves: bool,
-) -> Result<Vec<isoflop_law::Observation>> {
-    let store = Store::open_existing(db)?;
-    let (rows, other) = rows(&store, Some(sweep.to_string()), curves)?;
-    warn_left_out(&other);
-    if rows.is_empty() {
-        bail!("{}: sweep {sweep} has no finished runs to fit", db.display());
-    }
-    let get = |row: &Row, k: &str| row.iter().find(|(n, _)| *n == k).and_then(|(_, v)| v.as_f64());
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let mut o = isoflop_law::Observation::new(
-                get(row, "N").unwrap_or_default(),
-                get(row, "D").unwrap_or_default(),
-                get(row, "loss").unwrap_or_default(),
-            );
-            o.c = get(row, "C");
-            o.run = row
-                .iter()
-                .find(|(n, _)| *n == "run")
-                .and_then(|(_, v)| v.as_str().map(String::from));
-            o.tokens = get(row, "tokens");
-            o.step = get(row, "step");
-            o
-        })
-        .collect())
 }

@@ -27,7 +27,7 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
         // From the run store (issue 6): curve rows for approach 1, final rows otherwise.
         Some(sweep) => {
             let curves = args.approach == Approach::Envelope;
-            let obs = crate::cmd::export::sweep_observations(&args.db, &sweep, curves)?;
+            let obs = crate::sweep::observations::sweep_observations(&args.db, &sweep, curves)?;
             args.data = PathBuf::from(format!("{}#{sweep}", args.db.display()));
             obs
         }
