@@ -22,8 +22,10 @@ pub const COLUMNS: [&str; 13] = [
     "wall_seconds",
     "status",
 ];
+/// The columns of an export of whole curves (`--curves`), in order.
 pub const CURVE_COLUMNS: [&str; 8] = ["run", "N", "D", "C", "loss", "tokens", "step", "sweep"];
 
+/// One row of an export: (column, value) in column order.
 pub type Row = Vec<(&'static str, serde_json::Value)>;
 
 fn num(v: f64) -> serde_json::Value {
