@@ -31,7 +31,7 @@
 //! | `executor` | the [`Executor`] trait, [`Events`], [`SweepOutcome`] |
 //! | `local` | [`LocalExecutor`]: this machine's cores, resumable, kill -9 safe |
 //! | `record` | the store's bookkeeping shared by executors |
-//! | `trainer`, `pretrain`, `compress`, `stages` | the [`RunTrainer`] trait, the trainers of pretraining and compression runs, and the dispatcher by kind |
+//! | `trainer`, `pretrain`, `compress`, `finetune`, `stages` | the [`RunTrainer`] trait, the trainers of pretraining, compression and fine-tuning runs, and the dispatcher by kind |
 //! | `data`, `calibrate` | the sweep's dataset; time estimates from measured speed |
 //! | `analysis` | fit, held-out check, IsoFLOP profiles and frontier (isoflop-law's) |
 
