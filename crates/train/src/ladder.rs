@@ -160,6 +160,11 @@ pub fn shape_for_params_with(n: f64, vocab: usize, context: usize) -> Result<Gpt
 /// allows, each a multiple of [`WIDTH_STEP`] wide when the width is (so 32 → 1, 48 → 2 of 24,
 /// 96 → 3, 80 → 2 of 40).
 pub fn heads_for_width(d_model: usize) -> usize {
+    // A zero width has no divisor to choose: one head, and `GptConfig::new` refuses the width
+    // with its own message (the train_config fuzz target found `d_model = 0` panicking here).
+    if d_model == 0 {
+        return 1;
+    }
     let aligned = d_model.is_multiple_of(WIDTH_STEP);
     (1..=d_model)
         .filter(|h| d_model.is_multiple_of(*h))

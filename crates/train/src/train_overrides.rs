@@ -430,6 +430,7 @@ mod tests {
             ("layers = 2\nd_model = 64\ntokens = 1e6\nthreads = 100000\n", "--threads"),
             ("layers = 2\nd_model = 64\ntokens = 1e6\ndevice = \"cuda\"\n", "runs on the CPU only"),
             ("layers = 2\nd_model = 60\nheads = 7\ntokens = 1e6\n", "--heads 7"),
+            ("layers = 2\nd_model = 0\ntokens = 1e6\n", "--d-model 0"),
         ] {
             let e = o(text).resolve(256).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
