@@ -3,7 +3,6 @@
 //! run store and a sweep. A verb's own flags stay in its file.
 
 use anyhow::{Context, Result};
-use clap::ValueEnum;
 use isoflop_sweep::LayoutOptions;
 use isoflop_train::corpus::{self, Corpus, Dataset};
 use isoflop_train::task::{Task, load_file};
@@ -38,8 +37,8 @@ pub struct DataArgs {
     pub ood: Option<PathBuf>,
     /// Tokenizer: `byte` (vocabulary 256; losses are per byte) or `bpe` (trained on the train
     /// split).
-    #[arg(long, default_value = "byte", value_parser = ["byte", "bpe"])]
-    pub tokenizer: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub tokenizer: TokenizerName,
     /// BPE vocabulary size (with `--tokenizer bpe`).
     #[arg(long, default_value_t = isoflop_train::DEFAULT_BPE_VOCAB)]
     pub vocab: usize,
@@ -56,7 +55,7 @@ impl DataArgs {
         DataArgs {
             corpus: set.corpus.clone(),
             ood: set.ood.clone(),
-            tokenizer: set.tokenizer.unwrap_or_default().to_string(),
+            tokenizer: set.tokenizer.unwrap_or_default(),
             vocab: set.vocab.unwrap_or(isoflop_train::DEFAULT_BPE_VOCAB),
             split_seed: set.split_seed.unwrap_or(0),
             cache: CacheArgs { cache_dir: set.cache_dir.clone() },
@@ -65,9 +64,7 @@ impl DataArgs {
 
     /// The tokenizer asked for.
     pub fn tokenizer_kind(&self) -> Result<TokenizerKind> {
-        let name = TokenizerName::from_str(&self.tokenizer, false)
-            .map_err(|e| anyhow::anyhow!("--tokenizer {e}"))?;
-        name.with_vocab(self.vocab).context("--vocab")
+        self.tokenizer.with_vocab(self.vocab).context("--vocab")
     }
 
     /// Reads the corpus: `--corpus`, or the default one (fetched first if it is not cached).

@@ -100,7 +100,8 @@ fn from_run(
     let mut data = DataArgs {
         corpus: None,
         ood: None,
-        tokenizer: corpus["tokenizer"].as_str().unwrap_or("byte").to_string(),
+        // The stored spec was validated when the sweep ran; a missing name is the default.
+        tokenizer: serde_json::from_value(corpus["tokenizer"].clone()).unwrap_or_default(),
         vocab: corpus["vocab"].as_u64().map_or(a.data.vocab, |v| v as usize),
         split_seed: corpus["split_seed"].as_u64().unwrap_or(0),
         cache: CacheArgs { cache_dir: a.data.cache.cache_dir.clone() },
