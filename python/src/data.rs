@@ -214,6 +214,8 @@ pub fn from_columns<'py>(
             step: sv,
             tokens: optional(&tokens, i, "tokens")?,
             metric: mv,
+            task: None,
+            method: None,
         });
     }
     Ok(Observations { rows, input: None, sha256: None })

@@ -204,6 +204,12 @@ pub struct Columns {
     /// Name of the downstream-metric column (sigmoid forms).
     #[arg(long, default_value = "metric")]
     pub metric_col: String,
+    /// Name of the downstream-task column (rows of other tasks are left out by --task).
+    #[arg(long, default_value = "task")]
+    pub task_col: String,
+    /// Name of the adaptation-method column of downstream rows (full, lora, …).
+    #[arg(long, default_value = "method")]
+    pub method_col: String,
 }
 
 impl Columns {
@@ -216,6 +222,8 @@ impl Columns {
             c: self.c_col.clone(),
             u: self.u_col.clone(),
             metric: self.metric_col.clone(),
+            task: self.task_col.clone(),
+            method: self.method_col.clone(),
             ..isoflop_law::ColumnNames::default()
         }
     }

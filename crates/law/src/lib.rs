@@ -8,6 +8,8 @@
 //!   of Hoffmann et al.'s grid in parallel; [`bootstrap()`] for percentile intervals.
 //! - [`plan`]: compute-optimal N and D for a budget, a target loss, a fixed N, or with
 //!   inference in the bill.
+//! - [`fit_two_step`] → [`Downstream`]: a task metric from N and D through the loss (Bhagia et
+//!   al. 2024), with bootstrap intervals through both steps and plans by a target metric.
 //! - [`approaches`]: approach 1 (envelope of training curves) and 2 (IsoFLOP parabolas).
 //! - [`select()`]: leave-largest-out (or rolling-origin) choice among candidate forms, with
 //!   tied exponents (α = β), fixed parameters and bounds available to every fit.
@@ -34,6 +36,7 @@
 
 pub mod approaches;
 mod bootstrap;
+mod downstream;
 mod error;
 pub mod fastmath;
 mod fit;
@@ -52,6 +55,10 @@ mod simd;
 pub mod synthetic;
 
 pub use bootstrap::{bootstrap, bootstrap_with_progress, intervals_of, percentile_interval};
+pub use downstream::{
+    ComputeForMetric, Downstream, DownstreamOptions, DownstreamPrediction, METRIC_HUBER_DELTA,
+    TWO_STEP, TargetPlan, compute_for_metric, fit_metric_step, fit_two_step,
+};
 pub use error::{Error, Result};
 pub use fit::{
     BootstrapSamples, Bounds, Fit, FitOptions, FitStage, Progress, fit, fit_with_progress,

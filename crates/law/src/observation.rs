@@ -39,12 +39,30 @@ pub struct Observation {
     /// A downstream metric (e.g. accuracy) for the sigmoid form.
     #[serde(default)]
     pub metric: Option<f64>,
+    /// The downstream task the metric was measured on (e.g. `mr`).
+    #[serde(default)]
+    pub task: Option<String>,
+    /// How the model was adapted to the task (e.g. `full`, `lora`).
+    #[serde(default)]
+    pub method: Option<String>,
 }
 
 impl Observation {
     /// An observation with only N, D and loss.
     pub fn new(n: f64, d: f64, loss: f64) -> Self {
-        Self { n, d, loss, c: None, u: None, run: None, step: None, tokens: None, metric: None }
+        Self {
+            n,
+            d,
+            loss,
+            c: None,
+            u: None,
+            run: None,
+            step: None,
+            tokens: None,
+            metric: None,
+            task: None,
+            method: None,
+        }
     }
 
     /// Training FLOPs: the `c` column when given, else 6·N·D.
@@ -79,6 +97,10 @@ pub struct ColumnNames {
     pub tokens: String,
     /// Downstream metric (optional).
     pub metric: String,
+    /// Downstream task (optional).
+    pub task: String,
+    /// Adaptation method of a downstream row (optional).
+    pub method: String,
 }
 
 impl Default for ColumnNames {
@@ -93,13 +115,15 @@ impl Default for ColumnNames {
             step: "step".into(),
             tokens: "tokens".into(),
             metric: "metric".into(),
+            task: "task".into(),
+            method: "method".into(),
         }
     }
 }
 
 impl ColumnNames {
     /// Every column name the reader looks for.
-    fn all(&self) -> [&str; 9] {
+    fn all(&self) -> [&str; 11] {
         [
             &self.n,
             &self.d,
@@ -110,6 +134,8 @@ impl ColumnNames {
             &self.step,
             &self.tokens,
             &self.metric,
+            &self.task,
+            &self.method,
         ]
     }
 }
@@ -176,6 +202,8 @@ struct RawRow {
     step: Option<f64>,
     tokens: Option<f64>,
     metric: Option<f64>,
+    task: Option<String>,
+    method: Option<String>,
 }
 
 fn parse_err(path: &Path, line: usize, column: &str, message: String) -> Error {
@@ -241,7 +269,19 @@ fn finish_row(
             }
         })
         .transpose()?;
-    Ok(Observation { n, d, loss, c, u, run: r.run, step, tokens, metric })
+    Ok(Observation {
+        n,
+        d,
+        loss,
+        c,
+        u,
+        run: r.run,
+        step,
+        tokens,
+        metric,
+        task: r.task,
+        method: r.method,
+    })
 }
 
 fn parse_number(path: &Path, line: usize, column: &str, text: &str) -> Result<Option<f64>> {
@@ -306,6 +346,7 @@ fn read_csv(path: &Path, bytes: &[u8], cols: &ColumnNames) -> Result<Vec<Observa
         (None, None) => Some(required(&cols.d)?),
     };
     let (i_step, i_tokens, i_metric) = (find(&cols.step), find(&cols.tokens), find(&cols.metric));
+    let (i_task, i_method) = (find(&cols.task), find(&cols.method));
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
@@ -316,16 +357,21 @@ fn read_csv(path: &Path, bytes: &[u8], cols: &ColumnNames) -> Result<Vec<Observa
                 None => Ok(None),
             }
         };
+        let text = |i: Option<usize>| {
+            i.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()).map(str::to_string)
+        };
         let raw = RawRow {
             n: num(Some(i_n), &cols.n)?,
             d: num(i_d, &cols.d)?,
             loss: num(Some(i_loss), &cols.loss)?,
             c: num(i_c, &cols.c)?,
             u: num(i_u, &cols.u)?,
-            run: i_run.and_then(|i| rec.get(i)).filter(|s| !s.is_empty()).map(str::to_string),
+            run: text(i_run),
             step: num(i_step, &cols.step)?,
             tokens: num(i_tokens, &cols.tokens)?,
             metric: num(i_metric, &cols.metric)?,
+            task: text(i_task),
+            method: text(i_method),
         };
         out.push(finish_row(path, line, cols, raw, i_d.is_some())?);
     }
@@ -365,8 +411,8 @@ fn read_jsonl(path: &Path, text: &str, cols: &ColumnNames) -> Result<Vec<Observa
                 }
             }
         };
-        let run = match obj.get(&cols.run) {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
+        let text = |col: &str| match obj.get(col) {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
             Some(serde_json::Value::Number(x)) => Some(x.to_string()),
             _ => None,
         };
@@ -376,10 +422,12 @@ fn read_jsonl(path: &Path, text: &str, cols: &ColumnNames) -> Result<Vec<Observa
             loss: num(&cols.loss, true)?,
             c: num(&cols.c, false)?,
             u: num(&cols.u, false)?,
-            run,
+            run: text(&cols.run),
             step: num(&cols.step, false)?,
             tokens: num(&cols.tokens, false)?,
             metric: num(&cols.metric, false)?,
+            task: text(&cols.task),
+            method: text(&cols.method),
         };
         let has_d = obj.contains_key(&cols.d);
         out.push(finish_row(path, line, cols, raw, has_d)?);

@@ -224,6 +224,13 @@ fn compute_for_loss(law: &Law<'_>, target: f64) -> Option<f64> {
     Some(bisect(lo, hi, |x| target - law.optimal_loss(x.exp())).exp())
 }
 
+/// The least-compute plan reaching `target` under one parameter vector (a bootstrap
+/// sample, in reported units), or `None` when no budget between 1 and 1e40 FLOPs does.
+pub(crate) fn target_loss_plan_with(fit: &Fit, p: Vec<f64>, target: f64) -> Option<Plan> {
+    let law = Law { fit, p };
+    compute_for_loss(&law, target).map(|c| plan_at(&law, c))
+}
+
 /// The least compute (and its N, D) that reaches `target` loss.
 pub fn for_target_loss(fit: &Fit, target: f64) -> Result<Plan> {
     check_plannable(fit)?;

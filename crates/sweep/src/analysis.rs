@@ -79,6 +79,12 @@ pub struct DownstreamRow {
     pub method: String,
     /// Parameters N of the pretrained model.
     pub params: f64,
+    /// Tokens D the pretrained model was trained on.
+    pub tokens: f64,
+    /// The pretrained model's validation loss, as its run measured it.
+    pub source_loss: Option<f64>,
+    /// The pretraining run's IsoFLOP budget, if it had one.
+    pub budget: Option<f64>,
     /// Test accuracy.
     pub accuracy: f64,
     /// Test macro-F1.
@@ -559,8 +565,8 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
 }
 
 /// The finished fine-tunes, from their reports (beside them, in their run directories), by
-/// task, method and size.
-fn downstream_rows(runs: &[Run]) -> Vec<DownstreamRow> {
+/// task, method and size, each with its pretrained model's tokens, loss and budget.
+pub fn downstream_rows(runs: &[Run]) -> Vec<DownstreamRow> {
     let mut rows: Vec<DownstreamRow> = runs
         .iter()
         .filter(|r| r.kind() == "finetune" && r.status == RunStatus::Done)
@@ -569,12 +575,17 @@ fn downstream_rows(runs: &[Run]) -> Vec<DownstreamRow> {
                 std::fs::read_to_string(Path::new(r.checkpoint.as_ref()?).join("report.json"))
                     .ok()?;
             let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let source = r.config["after"].get(0)?.as_str()?.to_string();
+            let model = runs.iter().find(|s| s.key == source);
             Some(DownstreamRow {
                 key: r.key.clone(),
-                source: r.config["after"].get(0)?.as_str()?.to_string(),
                 task: report["task"].as_str()?.to_string(),
                 method: report["method"].as_str()?.to_string(),
                 params: r.params,
+                tokens: model.map_or(r.tokens, |m| m.tokens),
+                source_loss: model.and_then(|m| m.metrics.loss),
+                budget: model.and_then(|m| m.budget),
+                source,
                 accuracy: report["accuracy"].as_f64()?,
                 macro_f1: report["macro_f1"].as_f64(),
                 majority_accuracy: report["majority_accuracy"].as_f64(),

@@ -10,6 +10,7 @@ pub mod finetune;
 pub mod fit;
 pub mod import;
 pub mod plan;
+pub mod plan_accuracy;
 pub mod plan_memory;
 pub mod predict;
 pub mod report;

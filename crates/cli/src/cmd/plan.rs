@@ -1,12 +1,13 @@
 //! `isoflop plan`: from a saved fit to the compute-optimal N and D (closed form for
 //! Chinchilla, cross-checked numerically), or the least compute for a target loss, or the
 //! budget at which a given N is optimal, or the smaller, longer-trained model that minimises
-//! training plus inference FLOPs (Sardana et al. 2023).
+//! training plus inference FLOPs (Sardana et al. 2023); from a downstream law (`fit
+//! --downstream`), the least compute whose compute-optimal model reaches a target accuracy.
 
 use crate::format::num;
 use crate::output::print_json;
 use anyhow::{Context, Result, bail};
-use isoflop_law::{Fit, Plan, plan};
+use isoflop_law::{Downstream, Fit, Plan, plan};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `isoflop plan`.
@@ -16,8 +17,16 @@ pub struct Args {
     #[arg(long)]
     pub fit: PathBuf,
     /// Training budget in FLOPs (accepts 5.76e23).
-    #[arg(long, value_name = "FLOPS", required_unless_present_any = ["target_loss", "params"])]
+    #[arg(
+        long,
+        value_name = "FLOPS",
+        required_unless_present_any = ["target_loss", "params", "target_accuracy"]
+    )]
     pub compute: Option<String>,
+    /// With a downstream law (`fit --downstream`) or a `sigmoid` fit: the least compute
+    /// whose compute-optimal model reaches this accuracy (or other metric, as a fraction).
+    #[arg(long, value_name = "A", conflicts_with_all = ["compute", "params", "target_loss"])]
+    pub target_accuracy: Option<f64>,
     /// Find the least compute that reaches this loss.
     #[arg(long, value_name = "LOSS", conflicts_with_all = ["compute", "params"])]
     pub target_loss: Option<f64>,
@@ -40,7 +49,33 @@ pub struct Args {
 
 /// Reads a fit.json, naming the file in every error.
 pub fn load_fit(path: &Path) -> Result<Fit> {
-    Fit::load(path).with_context(|| format!("cannot load fit {}", path.display()))
+    match load_law(path)? {
+        SavedLaw::Fit(f) => Ok(*f),
+        SavedLaw::Downstream(_) => bail!(
+            "{}: this is a downstream law (fit --downstream); it plans with --target-accuracy \
+             and predicts with `isoflop predict`",
+            path.display()
+        ),
+    }
+}
+
+/// What `-o` of `isoflop fit` saved: a fit, or a two-step downstream law.
+pub enum SavedLaw {
+    /// A fit.json.
+    Fit(Box<Fit>),
+    /// A downstream law of `fit --downstream`.
+    Downstream(Box<Downstream>),
+}
+
+/// Reads either kind of saved law, by its `kind`; every error names the file.
+pub fn load_law(path: &Path) -> Result<SavedLaw> {
+    let what = || format!("cannot load fit {}", path.display());
+    let text = std::fs::read_to_string(path).with_context(what)?;
+    if Downstream::is_downstream_json(&text) {
+        let d = Downstream::from_json(&text, Some(path)).with_context(what)?;
+        return Ok(SavedLaw::Downstream(Box::new(d)));
+    }
+    Ok(SavedLaw::Fit(Box::new(Fit::from_json(&text, Some(path)).with_context(what)?)))
 }
 
 /// Parses a positive quantity with an optional k/M/B/G/T suffix (7B = 7e9), naming the flag.
@@ -65,6 +100,9 @@ pub fn parse_quantity(flag: &str, text: &str) -> Result<f64> {
 
 /// Runs `isoflop plan`.
 pub fn run(args: Args, json: bool) -> Result<()> {
+    if let Some(a) = args.target_accuracy {
+        return super::plan_accuracy::run(&args.fit, a, json);
+    }
     let fit = load_fit(&args.fit)?;
     let ctx = || format!("planning with {}", args.fit.display());
     if let Some(b) = &args.memory_budget {

@@ -1,7 +1,9 @@
 //! `isoflop predict`: the loss a saved fit predicts for N parameters and D tokens, with the
-//! bootstrap's percentile 95% interval when the fit was made with `--bootstrap`.
+//! bootstrap's percentile 95% interval when the fit was made with `--bootstrap`; from a
+//! downstream law (`fit --downstream`) the task metric through both steps, and from a
+//! `sigmoid` fit the metric at C = 6ND.
 
-use super::plan::{load_fit, parse_quantity};
+use super::plan::{SavedLaw, load_law, parse_quantity};
 use crate::format::num;
 use crate::output::print_json;
 use anyhow::Result;
@@ -41,16 +43,23 @@ struct Prediction {
 
 /// Runs `isoflop predict`.
 pub fn run(args: Args, json: bool) -> Result<()> {
-    let fit = load_fit(&args.fit)?;
     let n = parse_quantity("--params", &args.params)?;
     let d = parse_quantity("--tokens", &args.tokens)?;
+    let fit = match load_law(&args.fit)? {
+        SavedLaw::Fit(f) => *f,
+        SavedLaw::Downstream(ds) => return downstream(&args, &ds, n, d, json),
+    };
     let mut o = Observation::new(n, d, 1.0);
     if let Some(u) = &args.unique_tokens {
         o.u = Some(parse_quantity("--unique-tokens", u)?);
     }
+    if fit.form == isoflop_law::Form::sigmoid(isoflop_law::SigmoidAxis::Compute) {
+        return sigmoid(&args, &fit, &o, json);
+    }
     if !fit.form.is_loss_law() {
         anyhow::bail!(
-            "{}: form {} predicts a metric, not loss; predict needs a loss law",
+            "{}: form {} predicts a metric from a loss, which N and D alone do not give; fit \
+             `isoflop fit --downstream` (loss law, then metric) to predict from N and D",
             args.fit.display(),
             fit.form
         );
@@ -77,5 +86,56 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     if let Some([lo, hi]) = p.prediction_interval {
         println!("  a new run: 95% [{lo:.4}, {hi:.4}] (law spread and run-to-run scatter)");
     }
+    Ok(())
+}
+
+fn interval(iv: Option<[f64; 2]>) -> String {
+    iv.map(|[lo, hi]| format!("  95% [{lo:.4}, {hi:.4}]"))
+        .unwrap_or_else(|| "  (no interval: fit with --bootstrap for one)".into())
+}
+
+/// The two-step law's metric at (N, D), through the loss.
+fn downstream(args: &Args, ds: &isoflop_law::Downstream, n: f64, d: f64, json: bool) -> Result<()> {
+    if args.unique_tokens.is_some() {
+        anyhow::bail!(
+            "--unique-tokens applies to the data-constrained loss law, not a downstream law"
+        );
+    }
+    let p = ds.predict(n, d);
+    if json {
+        return print_json(&serde_json::json!({
+            "kind": ds.kind, "task": ds.task, "method": ds.method,
+            "n": p.n, "d": p.d, "compute": p.compute,
+            "loss": p.loss, "loss_interval": p.loss_interval,
+            "metric": p.metric, "metric_interval": p.metric_interval,
+        }));
+    }
+    let what = [ds.task.as_deref(), ds.method.as_deref()]
+        .iter()
+        .flatten()
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" · ");
+    println!("downstream law {what} from {} (two steps)", args.fit.display());
+    println!("  N = {}  D = {}  C = {}", num(n), num(d), num(p.compute));
+    println!("  loss   = {:.4}{}", p.loss, interval(p.loss_interval));
+    println!("  metric = {:.4}{}", p.metric, interval(p.metric_interval));
+    Ok(())
+}
+
+/// A sigmoid-in-compute fit's metric at C = 6ND.
+fn sigmoid(args: &Args, fit: &isoflop_law::Fit, o: &Observation, json: bool) -> Result<()> {
+    let metric = fit.predict_obs(o);
+    let iv = fit.predict_interval_obs(o);
+    if json {
+        return print_json(&serde_json::json!({
+            "form": fit.form.to_string(), "n": o.n, "d": o.d, "compute": o.compute(),
+            "metric": metric, "interval": iv,
+            "prediction_interval": fit.prediction_interval_obs(o),
+        }));
+    }
+    println!("{} law from {}", fit.form, args.fit.display());
+    println!("  N = {}  D = {}  C = {}", num(o.n), num(o.d), num(o.compute()));
+    println!("  metric = {metric:.4}{}", interval(iv));
     Ok(())
 }

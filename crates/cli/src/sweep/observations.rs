@@ -137,3 +137,28 @@ pub fn sweep_observations(
         })
         .collect())
 }
+
+/// The sweep's finished fine-tunes as downstream rows of `fit --downstream`: each its
+/// pretrained model's N, D and loss with the test accuracy as `metric`, and `task`, `method`.
+pub fn finetune_observations(
+    db: &std::path::Path,
+    sweep: &str,
+) -> Result<Vec<isoflop_law::Observation>> {
+    let store = Store::open_existing(db)?;
+    let runs = store.runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![] })?;
+    let rows = isoflop_sweep::analysis::downstream_rows(&runs);
+    if rows.is_empty() {
+        bail!("{}: sweep {sweep} has no finished fine-tunes (its spec's [finetune])", db.display());
+    }
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let mut o = isoflop_law::Observation::new(r.params, r.tokens, r.source_loss?);
+            o.metric = Some(r.accuracy);
+            o.task = Some(r.task.clone());
+            o.method = Some(r.method.clone());
+            o.run = Some(format!("{sweep}/{}", r.key));
+            Some(o)
+        })
+        .collect())
+}

@@ -104,6 +104,22 @@ pub struct Args {
     /// Approach 1: number of FLOP values on the envelope grid.
     #[arg(long, default_value_t = 250)]
     pub envelope_points: usize,
+    /// Fit a downstream law in two steps (Bhagia et al. 2024): --form's loss law on each
+    /// model's (N, D, loss), then the metric against the loss (sigmoid-loss) on the rows that
+    /// have a metric; `-o` saves it for `predict` and `plan --target-accuracy`.
+    #[arg(long, conflicts_with_all = ["select", "holdout_above_compute", "holdout_top"])]
+    pub downstream: bool,
+    /// With --downstream: only the metric rows of this task (the `task` column).
+    #[arg(long, requires = "downstream")]
+    pub task: Option<String>,
+    /// With --downstream: only the metric rows of this adaptation method (the `method`
+    /// column: full, lora, …).
+    #[arg(long, requires = "downstream")]
+    pub method: Option<String>,
+    /// With --downstream: hold the metric's floor at this chance level (0.5 for a balanced
+    /// binary task, or the majority-class accuracy); free within [0, 1] otherwise.
+    #[arg(long, requires = "downstream")]
+    pub chance: Option<f64>,
     /// Write the result (fit.json) here.
     #[arg(short, long)]
     pub output: Option<PathBuf>,

@@ -6,6 +6,7 @@
 //! `isoflop predict` and `isoflop plan`.
 
 mod args;
+mod downstream;
 mod print;
 
 pub use args::{Approach, Args};
@@ -23,11 +24,17 @@ use std::path::PathBuf;
 /// Runs `isoflop fit`.
 pub fn run(mut args: Args, json: bool) -> Result<()> {
     let cols = args.columns.names();
+    if args.downstream && args.approach != Approach::Parametric {
+        bail!("--downstream fits a parametric loss law: it does not take --approach");
+    }
     let obs = match args.sweep.clone() {
         // From the run store (issue 6): curve rows for approach 1, final rows otherwise.
         Some(sweep) => {
             let curves = args.approach == Approach::Envelope;
-            let obs = crate::sweep::observations::sweep_observations(&args.db, &sweep, curves)?;
+            let mut obs = crate::sweep::observations::sweep_observations(&args.db, &sweep, curves)?;
+            if args.downstream {
+                obs.extend(crate::sweep::observations::finetune_observations(&args.db, &sweep)?);
+            }
             args.data = PathBuf::from(format!("{}#{sweep}", args.db.display()));
             obs
         }
@@ -39,6 +46,7 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
         }
     };
     match args.approach {
+        Approach::Parametric if args.downstream => downstream::run(&args, &obs, json),
         Approach::Parametric => run_parametric(&args, &obs, json),
         Approach::Envelope => {
             let env = approaches::envelope(&obs, args.envelope_points, args.bootstrap, args.seed)
