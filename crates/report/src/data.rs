@@ -60,6 +60,25 @@ pub struct ReportInput {
     /// Bayes`, accuracy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub downstream_baselines: Vec<(String, f64)>,
+    /// Test accuracy against the pretrained model's loss with the fitted sigmoid, one series
+    /// per task and method that has a downstream law.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub downstream_laws: Vec<DownstreamLawSeries>,
+}
+
+/// One task and method's accuracy against pretraining loss, and step 2 of its law.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownstreamLawSeries {
+    /// `task · method`.
+    pub label: String,
+    /// `[loss, accuracy]` of the fine-tunes the check was fitted on.
+    pub points: Vec<[f64; 2]>,
+    /// `[loss, accuracy]` of the held-out largest budget's fine-tunes.
+    pub held: Vec<[f64; 2]>,
+    /// The fitted sigmoid, `[loss, accuracy]`, ascending loss.
+    pub curve: Vec<[f64; 2]>,
+    /// Mean |predicted − actual| accuracy of the held-out fine-tunes, predicted from N and D.
+    pub held_out_error: Option<f64>,
 }
 
 /// Test accuracy of one task and fine-tuning method against model size.

@@ -4,7 +4,9 @@
 //! leaves neither half a file nor temporary files nor charts without their page.
 
 use crate::chart::{Plot, render_png, render_svg};
-use crate::charts::{compression, compute, downstream, isoflop, law, optimal, packed, residuals};
+use crate::charts::{
+    compression, compute, downstream, downstream_law, isoflop, law, optimal, packed, residuals,
+};
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
 use isoflop_atomic::StagedFile;
@@ -99,6 +101,18 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
             None,
         ));
     }
+    if !input.downstream_laws.is_empty() {
+        figures.push((
+            downstream_law::DownstreamLaw::ID,
+            "Downstream law",
+            "Test accuracy against the pretrained model's validation loss, with the fitted \
+             sigmoid (step 2 of the two-step law, Bhagia et al. 2024; floor held at the task's \
+             majority-class accuracy). Filled: fine-tunes of the budgets the law was fitted on; \
+             hollow: the held-out largest budget's, whose accuracy the law fitted without them \
+             predicted from N and D (error in the legend).",
+            None,
+        ));
+    }
     figures
 }
 
@@ -117,6 +131,7 @@ fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<Stri
         compression::Compression::ID => one(compression::Compression(input), png),
         packed::Packed::ID => one(packed::Packed(input), png),
         downstream::Downstream::ID => one(downstream::Downstream(input), png),
+        downstream_law::DownstreamLaw::ID => one(downstream_law::DownstreamLaw(input), png),
         _ => one(residuals::Residuals(input), png),
     }
 }

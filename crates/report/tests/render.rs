@@ -213,3 +213,33 @@ fn a_report_that_cannot_be_saved_leaves_nothing_behind() {
     write_report(&synthetic(), &html).unwrap();
     assert_eq!(mode(&html), 0o640);
 }
+
+#[test]
+fn downstream_charts_draw_accuracy_by_size_and_the_law_through_loss() {
+    use isoflop_report::{DownstreamLawSeries, DownstreamSeries};
+    let mut input = synthetic();
+    let acc = |l: f64| 0.5 + 0.4 / (1.0 + (4.0 * (l - 3.0)).exp());
+    let models: Vec<(f64, f64)> =
+        (0..6).map(|i| (1e6 * 2f64.powi(i), 3.6 - 0.2 * i as f64)).collect();
+    input.downstream.push(DownstreamSeries {
+        label: "toy · full".into(),
+        points: models.iter().map(|&(n, l)| [n, acc(l)]).collect(),
+    });
+    input.downstream_baselines.push(("toy: majority class".into(), 0.5));
+    input.downstream_laws.push(DownstreamLawSeries {
+        label: "toy · full".into(),
+        points: models[..4].iter().map(|&(_, l)| [l, acc(l)]).collect(),
+        held: models[4..].iter().map(|&(_, l)| [l, acc(l) - 0.01]).collect(),
+        curve: (0..=40).map(|i| 2.4 + 1.4 * i as f64 / 40.0).map(|l| [l, acc(l)]).collect(),
+        held_out_error: Some(0.012),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let w = write_report(&input, &dir.path().join("r.html")).unwrap();
+    assert!(w.charts.ends_with(&["downstream", "downstream-law"]), "{:?}", w.charts);
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    let start = page.find("id=\"chart-downstream-law\"").unwrap();
+    let fig = &page[start..start + page[start..].find("</figure>").unwrap()];
+    // Four fitted and two held-out fine-tunes, and the held-out error in the legend.
+    assert_eq!(fig.matches("<circle").count(), 6, "{fig}");
+    assert!(fig.contains("held out: 1.2 points off"), "{fig}");
+}

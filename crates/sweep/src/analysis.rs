@@ -6,14 +6,15 @@
 //! fitted.
 
 use crate::Result;
+use crate::downstream_law::{DownstreamLaw, downstream_laws};
 use crate::plan::short;
 use isoflop_law::{
     Fit, FitOptions, Form, HeldOut, Holdout, Observation, approaches, evaluate_holdout, fit,
     split_holdout,
 };
 use isoflop_report::{
-    CompressionSeries, CurveSeries, DownstreamSeries, Extrapolation, IsoflopProfile, LawCurve,
-    OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow,
+    CompressionSeries, CurveSeries, DownstreamLawSeries, DownstreamSeries, Extrapolation,
+    IsoflopProfile, LawCurve, OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow,
 };
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
 use isoflop_train::compress::scaling::{PowerFit, fit_power_law, pareto_front};
@@ -133,6 +134,9 @@ pub struct Analysis {
     /// The sweep's fine-tunes, by task, method and size.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub downstream: Vec<DownstreamRow>,
+    /// The two-step downstream law of each task and method with enough fine-tunes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub downstream_laws: Vec<DownstreamLaw>,
     /// The report's data.
     #[serde(skip)]
     pub input: ReportInput,
@@ -325,6 +329,14 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
     let extrapolation_error = (!held.is_empty())
         .then(|| held.iter().map(|(_, h)| h.rel_err.abs()).sum::<f64>() / held.len() as f64);
     let held_keys: Vec<&str> = held.iter().map(|(k, _)| k.as_str()).collect();
+    // The downstream laws ride on the same loss law (and its bootstrap) as the plans.
+    let (downstream_laws, dl_notes) = match &the_fit {
+        Some(f) if !downstream.is_empty() => {
+            downstream_laws(f, &downstream, &held_keys, opts.bootstrap, opts.seed)
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    notes.extend(dl_notes);
 
     let max_c = done.iter().map(|r| r.flops).fold(0.0, f64::max);
     let min_c = done.iter().map(|r| r.flops).fold(f64::INFINITY, f64::min);
@@ -523,6 +535,60 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
             ),
         ));
     }
+    for l in &downstream_laws {
+        let p = &l.law.metric_fit.params;
+        let check = l
+            .held_out_error
+            .map(|e| {
+                format!(
+                    "; fitted without the largest budget, it predicts that budget's {} accuracies \
+                     within {:.1} points on average",
+                    l.held_out.len(),
+                    100.0 * e
+                )
+            })
+            .unwrap_or_default();
+        summary.push((
+            format!("downstream {} · {}", l.task, l.method),
+            format!(
+                "accuracy from {:.3} (floor) toward {:.3} (ceiling) as loss falls, midpoint at \
+                 loss {:.3}{check}",
+                p["floor"], p["ceiling"], p["x0"]
+            ),
+        ));
+    }
+    let downstream_law_series: Vec<DownstreamLawSeries> = downstream_laws
+        .iter()
+        .map(|l| {
+            let mine = downstream.iter().filter(|r| r.task == l.task && r.method == l.method);
+            let (mut points, mut held) = (Vec::new(), Vec::new());
+            for r in mine {
+                let Some(loss) = r.source_loss else { continue };
+                if held_keys.contains(&r.source.as_str()) {
+                    held.push([loss, r.accuracy]);
+                } else {
+                    points.push([loss, r.accuracy]);
+                }
+            }
+            let all = points.iter().chain(&held).map(|p| p[0]);
+            let (lo, hi) =
+                all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+            let pad = 0.15 * (hi - lo).max(1e-3);
+            let curve = (0..=60)
+                .map(|i| {
+                    let x = lo - pad + (hi - lo + 2.0 * pad) * i as f64 / 60.0;
+                    [x, l.law.metric_at_loss(x)]
+                })
+                .collect();
+            DownstreamLawSeries {
+                label: format!("{} · {}", l.task, l.method),
+                points,
+                held,
+                curve,
+                held_out_error: l.held_out_error,
+            }
+        })
+        .collect();
     let input = ReportInput {
         title: sweep.to_string(),
         generator: format!("isoflop {}", env!("CARGO_PKG_VERSION")),
@@ -541,6 +607,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         compression: compression_series,
         downstream: downstream_series,
         downstream_baselines,
+        downstream_laws: downstream_law_series,
         packed_front: pareto_front(&packed.iter().map(|p| (p.bytes, p.loss)).collect::<Vec<_>>())
             .into_iter()
             .map(|i| [packed[i].bytes, packed[i].loss])
@@ -560,6 +627,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         compression,
         compression_fits,
         downstream,
+        downstream_laws,
         input,
     })
 }

@@ -39,6 +39,7 @@ pub mod analysis;
 pub mod calibrate;
 pub mod compress;
 pub mod data;
+pub mod downstream_law;
 mod error;
 pub mod executor;
 pub mod finetune;

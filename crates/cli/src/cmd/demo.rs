@@ -195,6 +195,22 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             cells.join(", ")
         );
     }
+    for l in &analysis.downstream_laws {
+        let p = &l.law.metric_fit.params;
+        let check = l.held_out_error.map_or(String::new(), |e| {
+            format!(
+                "; fitted without the largest budget it predicts that budget's {} accuracies \
+                 {:.1} points off on average",
+                l.held_out.len(),
+                100.0 * e
+            )
+        });
+        println!(
+            "  downstream  {} · {} law: accuracy {:.3} → {:.3} as loss falls, midpoint at loss \
+             {:.3}{check}",
+            l.task, l.method, p["floor"], p["ceiling"], p["x0"]
+        );
+    }
     for n in &analysis.notes {
         println!("  note        {n}");
     }

@@ -48,5 +48,19 @@ pub fn write(analysis: &Analysis, html: &Path) -> Result<Vec<PathBuf>> {
         write_atomic(&path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
         files.push(path);
     }
+    // Each downstream law, as `isoflop predict` and `plan --target-accuracy` read it.
+    for l in &analysis.downstream_laws {
+        let name =
+            format!("{stem}-downstream-{}-{}.json", file_part(&l.task), file_part(&l.method));
+        let path = html.with_file_name(name);
+        write_atomic(&path, l.law.to_json()?.as_bytes())?;
+        files.push(path);
+    }
     Ok(files)
+}
+
+/// A task name as part of a file name (a task given as a file path keeps its last part).
+fn file_part(name: &str) -> String {
+    let last = Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
+    last.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }

@@ -3,6 +3,7 @@
 pub(crate) mod compression;
 pub(crate) mod compute;
 pub(crate) mod downstream;
+pub(crate) mod downstream_law;
 pub(crate) mod isoflop;
 pub(crate) mod law;
 pub(crate) mod optimal;
