@@ -110,3 +110,31 @@ fn bad_downstream_inputs_are_refused() {
     let few = write(dir.path(), "few.csv", "N,D,loss,metric\n1e7,2e8,4,0.5\n2e7,4e8,3.8,0.6\n");
     refused(&["fit", &few, "--downstream"], "at least 5 rows with a metric, got 2");
 }
+
+#[test]
+fn imported_downstream_results_are_fitted_as_the_file_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = file(dir.path());
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let imported = json(&["import", &data, "--db", db, "--sweep", "big"]);
+    // 15 models and 45 downstream results (toy · full, toy · lora, other · full).
+    assert_eq!(num(&imported, "/runs"), 60.0, "{imported}");
+    let args = ["--downstream", "--task", "toy", "--method", "lora", "--grid-stride", "3"];
+    let from_file = json(&[&["fit", data.as_str()][..], &args].concat());
+    let from_store = json(&[&["fit", "--sweep", "big", "--db", db][..], &args].concat());
+    for p in ["ceiling", "k", "x0"] {
+        let (a, b) = (
+            num(&from_file, &format!("/metric_fit/params/{p}")),
+            num(&from_store, &format!("/metric_fit/params/{p}")),
+        );
+        assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{p}: {a} vs {b}");
+    }
+    assert_eq!(num(&from_store, "/metric_fit/n_rows"), 15.0);
+    assert_eq!(num(&from_store, "/loss_fit/n_rows"), 15.0);
+    // The law's loss points are the models only; the fine-tunes are not exported as models.
+    let runs = json(&["runs", "--db", db]);
+    let tuned =
+        runs["runs"].as_array().unwrap().iter().filter(|r| r["config"]["kind"] == "finetune");
+    assert_eq!(tuned.count(), 45);
+}

@@ -639,10 +639,15 @@ pub fn downstream_rows(runs: &[Run]) -> Vec<DownstreamRow> {
         .iter()
         .filter(|r| r.kind() == "finetune" && r.status == RunStatus::Done)
         .filter_map(|r| {
-            let text =
-                std::fs::read_to_string(Path::new(r.checkpoint.as_ref()?).join("report.json"))
-                    .ok()?;
-            let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+            // A fine-tune made here wrote report.json; an imported one carries its figures in
+            // its config (`isoflop import` of rows with a metric).
+            let report: serde_json::Value = match &r.checkpoint {
+                Some(dir) => serde_json::from_str(
+                    &std::fs::read_to_string(Path::new(dir).join("report.json")).ok()?,
+                )
+                .ok()?,
+                None => r.config.clone(),
+            };
             let source = r.config["after"].get(0)?.as_str()?.to_string();
             let model = runs.iter().find(|s| s.key == source);
             Some(DownstreamRow {

@@ -7,6 +7,11 @@
 //! have `step` or `tokens` are one run's curve: its last row (most tokens) is the run's
 //! final result and every row is a curve point. Other rows are one run each. Importing the
 //! same file again replaces its runs rather than duplicating them.
+//!
+//! Rows with a `metric` (and `task`, `method`) are downstream results: each becomes a
+//! fine-tune run after the model with the same N, D and loss (a model row of the file, or a
+//! model made from the row itself), so `fit --sweep S --downstream`, the report and `plan
+//! --target-accuracy` use them as they use fine-tunes made here.
 
 use crate::output::print_json;
 use anyhow::{Context, Result, bail};
@@ -91,7 +96,26 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         bail!("--sweep: give a name for the imported runs");
     }
     let sha = file.sha256;
-    let runs: Vec<(NewRun, Metrics, Vec<CurvePoint>)> = group(&obs)
+    let (downstream, models): (Vec<Observation>, Vec<Observation>) =
+        obs.iter().cloned().partition(|o| o.metric.is_some());
+    let mut grouped = group(&models);
+    // A downstream row whose model the file does not give: the model, from the row itself.
+    let mut tuned = Vec::new();
+    for (i, o) in downstream.iter().enumerate() {
+        let same = |m: &Observation| m.n == o.n && m.d == o.d && m.loss == o.loss;
+        let model = match grouped.iter().find(|(_, m, _)| same(m)) {
+            Some((key, _, _)) => key.clone(),
+            None => {
+                let mut m = o.clone();
+                (m.metric, m.task, m.method) = (None, None, None);
+                let key = format!("model{}", grouped.len() + 1);
+                grouped.push((key.clone(), m, vec![]));
+                key
+            }
+        };
+        tuned.push((i, model));
+    }
+    let mut runs: Vec<(NewRun, Metrics, Vec<CurvePoint>)> = grouped
         .into_iter()
         .map(|(key, o, curve)| {
             let c = o.compute();
@@ -111,6 +135,32 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             )
         })
         .collect();
+    for (i, model) in tuned {
+        let o = &downstream[i];
+        let (task, method) =
+            (o.task.as_deref().unwrap_or("task"), o.method.as_deref().unwrap_or("full"));
+        let mut key = format!("{model}-ft-{task}-{method}");
+        if runs.iter().any(|r| r.0.key == key) {
+            key = format!("{key}-row{}", i + 1);
+        }
+        runs.push((
+            NewRun {
+                key,
+                config: serde_json::json!({
+                    "kind": "finetune", "after": [model], "task": task, "method": method,
+                    "accuracy": o.metric, "imported_from": args.file, "sha256": sha,
+                }),
+                params: o.n,
+                tokens: o.d,
+                flops: o.compute(),
+                budget: None,
+                seed: 0,
+                engine: None,
+            },
+            Metrics::default(),
+            vec![],
+        ));
+    }
     let mut store = Store::open(&args.db)?;
     let spec = serde_json::json!({ "imported_from": args.file, "sha256": sha, "rows": obs.len() });
     let n = store
