@@ -4,7 +4,7 @@
 //! which the law, fitted without them, predicted from N and D.
 
 use crate::ReportInput;
-use crate::chart::{DrawResult, Fonts, Frame, Plot, category, legend, lin_range, line_key};
+use crate::chart::{DrawResult, Fonts, Plot, category, legend, lin_range, line_key};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -33,14 +33,23 @@ impl Plot for DownstreamLaw<'_> {
             ),
             0.08,
         );
-        let frame = Frame {
-            caption: "Test accuracy against pretraining loss",
-            x_desc: "validation loss of the pretrained model (nats/token)",
-            y_desc: "test accuracy",
-            y_ticks: |v| format!("{v:.2}"),
-            y_label_area: 56.0,
-        };
-        let mut chart = frame.draw(root, &f, x.clone(), y)?;
+        // Loss spans well under a decade here: a linear axis, not the frame's log one.
+        let mut chart = ChartBuilder::on(root)
+            .caption("Test accuracy against pretraining loss", f.title())
+            .margin(f.u(12.0))
+            .x_label_area_size(f.u(44.0))
+            .y_label_area_size(f.u(56.0))
+            .build_cartesian_2d(x.clone(), y)?;
+        chart
+            .configure_mesh()
+            .x_desc("validation loss of the pretrained model (nats/token)")
+            .y_desc("test accuracy")
+            .x_label_formatter(&|v| format!("{v:.2}"))
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .label_style(f.label())
+            .axis_desc_style(f.label())
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
         for (i, s) in input.downstream_laws.iter().enumerate() {
             let colour = category(i);
             let curve: Vec<(f64, f64)> =
