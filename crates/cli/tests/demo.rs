@@ -42,9 +42,24 @@ fn quick_demo_runs_the_whole_loop() {
     assert_eq!(vertices.len(), 3, "some IsoFLOP minimum fell outside its sizes: {a}");
     let n_opt: Vec<f64> = vertices.iter().map(|v| v[1].as_f64().unwrap()).collect();
     assert!(n_opt[0] < n_opt[2], "N_opt does not grow from 1e11 to 1e12 FLOPs: {n_opt:?}");
+    // Every model fine-tuned on sms-spam, and the two-step law through the loss, checked on
+    // the held-out budget's three fine-tunes.
+    assert_eq!(a["downstream"].as_array().map(Vec::len), Some(9), "{a}");
+    let laws = a["downstream_laws"].as_array().expect("a downstream law");
+    assert_eq!(laws.len(), 1, "{a}");
+    assert_eq!(laws[0]["held_out"].as_array().map(Vec::len), Some(3), "{}", laws[0]);
+    assert!(dir.join("out/report-downstream-sms-spam-full.json").exists());
     let report = std::fs::read_to_string(dir.join("out/report.html")).unwrap();
     assert!(report.contains("Scaling-law report: cpu-quick"));
-    for chart in ["loss-vs-compute", "isoflop", "law", "optimal", "residuals"] {
+    for chart in [
+        "loss-vs-compute",
+        "isoflop",
+        "law",
+        "optimal",
+        "residuals",
+        "downstream",
+        "downstream-law",
+    ] {
         assert!(Path::new(&dir.join(format!("out/report-{chart}.png"))).exists(), "{chart}");
     }
 }

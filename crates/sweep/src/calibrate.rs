@@ -158,3 +158,48 @@ mod tests {
         assert_eq!(makespan(&[(6.0, 1), (3.0, 1)], 2, 1), 9.0);
     }
 }
+
+/// Seconds of one compression of a model trained at `tps` tokens per second: the model scored
+/// before and after on the validation and OOD splits (`eval_tokens` each) and, for GPTQ and
+/// Wanda, a calibration set run through it; forward passes priced at a third of a training
+/// token, as evaluations are. The solvers' own arithmetic (GPTQ's Cholesky of d×d Hessians)
+/// is small beside these passes at the sizes a CPU sweep trains.
+pub fn compress_seconds(opts: &isoflop_train::compress::CompressOptions, tps: f64) -> f64 {
+    let calib = if opts.method.calibrates() { opts.calib_tokens } else { 0 };
+    (4 * opts.eval_tokens + calib) as f64 / 3.0 / tps
+}
+
+/// The tokens a task's splits take in a model of `context` tokens: each text's bytes cut to
+/// the context, as the fine-tuner cuts them (byte-level tokenizer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskTokens {
+    /// Training split.
+    pub train: f64,
+    /// Development split (scored along the way).
+    pub dev: f64,
+    /// Test split (scored once).
+    pub test: f64,
+}
+
+impl TaskTokens {
+    /// Counts `task`'s tokens for a model of `context` tokens.
+    pub fn of(task: &isoflop_train::task::Task, context: usize) -> Self {
+        let sum = |s: &[isoflop_train::task::Example]| {
+            s.iter().map(|e| e.text.len().clamp(1, context) as f64).sum::<f64>()
+        };
+        Self { train: sum(&task.train), dev: sum(&task.dev), test: sum(&task.test) }
+    }
+}
+
+/// Seconds of one fine-tune at most (early stopping makes real ones shorter): `epochs`
+/// passes over the training texts, forward and backward like pretraining tokens, with
+/// `evals_per_epoch` scorings of the dev split each and one of the test split, forward only.
+pub fn finetune_seconds(
+    tokens: TaskTokens,
+    epochs: usize,
+    evals_per_epoch: usize,
+    tps: f64,
+) -> f64 {
+    let e = epochs as f64;
+    (e * tokens.train + (e * evals_per_epoch as f64 * tokens.dev + tokens.test) / 3.0) / tps
+}

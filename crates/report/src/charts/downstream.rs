@@ -1,5 +1,5 @@
 //! Downstream: each task's test accuracy after fine-tuning against model size, one line per
-//! task and method, with the task's majority-class and naive Bayes accuracies as dashed
+//! task and method (through each size's mean over the budgets that trained it), with the task's majority-class and naive Bayes accuracies as dashed
 //! references (what "good" means on it). A rising line is the second half of the loop: what a
 //! larger pretrained model buys on the task.
 
@@ -38,12 +38,24 @@ impl Plot for Downstream<'_> {
         let mut chart = frame.draw(root, &f, x.clone(), y)?;
         for (i, s) in input.downstream.iter().enumerate() {
             let colour = category(i);
-            let line: Vec<(f64, f64)> = s.points.iter().map(|p| (p[0], p[1])).collect();
+            let dots: Vec<(f64, f64)> = s.points.iter().map(|p| (p[0], p[1])).collect();
+            // A sweep trains one size at several budgets: the line joins each size's mean,
+            // the dots are every fine-tune.
+            let mut sizes: Vec<f64> = dots.iter().map(|p| p.0).collect();
+            sizes.sort_by(f64::total_cmp);
+            sizes.dedup();
+            let line: Vec<(f64, f64)> = sizes
+                .iter()
+                .map(|&n| {
+                    let at: Vec<f64> = dots.iter().filter(|p| p.0 == n).map(|p| p.1).collect();
+                    (n, at.iter().sum::<f64>() / at.len() as f64)
+                })
+                .collect();
             chart
-                .draw_series(LineSeries::new(line.clone(), colour.stroke_width(f.u(1.5))))?
+                .draw_series(LineSeries::new(line, colour.stroke_width(f.u(1.5))))?
                 .label(s.label.clone())
                 .legend(line_key(colour));
-            chart.draw_series(line.iter().map(|&p| Circle::new(p, f.i(4.0), colour.filled())))?;
+            chart.draw_series(dots.iter().map(|&p| Circle::new(p, f.i(4.0), colour.filled())))?;
         }
         for (j, (label, acc)) in input.downstream_baselines.iter().enumerate() {
             let grey = RGBColor(90, 90, 90).mix(if j % 2 == 0 { 0.9 } else { 0.5 });
