@@ -125,6 +125,33 @@ fn finetunes_a_pretrained_checkpoint() {
         assert!(num(&v, "/trainable_params") <= num(&v, "/params"));
         assert!(d.join(method).join("report.json").is_file());
     }
+    // A compressed model fine-tunes from its dequantized weights: what int4 left of the task.
+    let int4 = [
+        "compress",
+        "--checkpoint",
+        "pre",
+        "--method",
+        "int4",
+        "--corpus",
+        "corpus.txt",
+        "--eval-tokens",
+        "2048",
+        "-o",
+        "pre-int4",
+        "--json",
+    ];
+    let c = json_of(&isoflop_in(d, &int4));
+    assert!(num(&c, "/loss_delta").is_finite(), "{c}");
+    let args = ["finetune", "--checkpoint", "pre-int4", "--task", &t, "--epochs", "1", "--json"];
+    let v = json_of(&isoflop_in(d, &args));
+    assert_eq!(v["status"], "done");
+    let pre = json_of(&isoflop_in(
+        d,
+        &["finetune", "--checkpoint", "pre", "--task", &t, "--epochs", "1", "--json"],
+    ));
+    // Same shape, other weights: the two first dev evaluations differ.
+    assert_eq!(v["params"], pre["params"]);
+    assert_ne!(v["best_dev_loss"], pre["best_dev_loss"], "{v}");
     let out = isoflop_in(d, &["finetune", "--checkpoint", "nowhere", "--task", &t]);
     fails(&out, "no checkpoint here");
     let out =

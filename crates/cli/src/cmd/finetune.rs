@@ -32,7 +32,8 @@ pub struct Args {
     /// Only look for `--run` in this sweep.
     #[arg(long)]
     pub sweep: Option<String>,
-    /// A pretraining checkpoint directory instead of a stored run (`isoflop train -o DIR`).
+    /// A pretraining checkpoint directory instead of a stored run (`isoflop train -o DIR`),
+    /// or a compressed model's (`isoflop compress -o DIR`, dequantized on load).
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
     #[command(flatten)]

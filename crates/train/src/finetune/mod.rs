@@ -217,10 +217,18 @@ impl FineTuneConfig {
     }
 }
 
-/// The shape and weights of a pretraining run's checkpoint directory (its moments are left).
+/// The shape and weights of a pretraining run's checkpoint directory (its moments are left),
+/// or of a compressed model's directory (dequantized).
 pub fn load_pretrained(
     dir: &std::path::Path,
 ) -> Result<(crate::GptConfig, Vec<crate::NamedTensor>)> {
+    // A compressed model (`isoflop compress -o DIR`, or a sweep's compression run) is
+    // dequantized on load, so its fine-tune measures what the compression left of the task.
+    if dir.join(crate::compress::COMPRESSED_FILE).is_file() {
+        let (cfg, weights) = crate::compress::load_weights(dir)?;
+        cfg.validate()?;
+        return Ok((cfg, weights));
+    }
     let path = crate::checkpoint_path(dir);
     let ck = crate::Checkpoint::load(dir)?.ok_or_else(|| Error::Checkpoint {
         path: path.clone(),
