@@ -37,8 +37,8 @@ mod write;
 
 pub use chart::fmt_sci;
 pub use data::{
-    CompressionSeries, CurveSeries, DownstreamSeries, Extrapolation, IsoflopProfile, LawCurve,
-    OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow,
+    CompressionSeries, CurveSeries, DistillSeries, DownstreamSeries, Extrapolation, IsoflopProfile,
+    LawCurve, OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow, SparsitySeries,
 };
 pub use error::{Error, Result};
 pub use escape::escape_html;

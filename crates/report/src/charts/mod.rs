@@ -2,9 +2,11 @@
 
 pub(crate) mod compression;
 pub(crate) mod compute;
+pub(crate) mod distill;
 pub(crate) mod downstream;
 pub(crate) mod isoflop;
 pub(crate) mod law;
 pub(crate) mod optimal;
 pub(crate) mod packed;
 pub(crate) mod residuals;
+pub(crate) mod sparsity;
