@@ -300,7 +300,7 @@ fn finetune_runs_follow_their_models_and_report_accuracy() {
 
 #[test]
 fn distill_and_sparsity_runs_follow_their_models_and_stay_out_of_the_law() {
-    let design = "kind = \"isoflop\"\nbudgets = [3e10]\nsizes = 3\ntokens_per_param = 1\nspan = 4";
+    let design = "kind = \"isoflop\"\nbudgets = [1e10]\nsizes = 3\ntokens_per_param = 1\nspan = 4";
     let tmp = sweep_dir("teach", design, 2);
     let dir = tmp.path();
     let mut text = std::fs::read_to_string(dir.join("s.toml")).unwrap();
@@ -363,4 +363,39 @@ fn distill_and_sparsity_runs_follow_their_models_and_stay_out_of_the_law() {
     // The law's points are the three pretraining runs only.
     ok(&isoflop_in(dir, &["export", "--db", "r.db", "-o", "obs.csv"]));
     assert_eq!(std::fs::read_to_string(dir.join("obs.csv")).unwrap().lines().count(), 4);
+    // The best teacher, added to the finished sweep: every run of the budget a student of the
+    // lowest-loss run (itself included), nothing else trained again.
+    std::fs::write(
+        dir.join("s.toml"),
+        text.replace("[distill]\n", "[distill]\nteacher = \"best\"\n"),
+    )
+    .unwrap();
+    let added =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!((added["skipped"].as_u64(), added["done"].as_u64()), (Some(9), Some(3)), "{added}");
+    let best = pretrain
+        .iter()
+        .min_by(|a, b| {
+            let l = |r: &serde_json::Value| r["metrics"]["loss"].as_f64().unwrap();
+            l(a).total_cmp(&l(b))
+        })
+        .unwrap();
+    let runs = json_of(&isoflop_in(dir, &["--json", "runs", "--db", "r.db"]));
+    for p in &pretrain {
+        let d = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == format!("{}-distill-best-e2048", p["key"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{} has no best-teacher run", p["key"]));
+        assert_eq!(d["config"]["after"].as_array().unwrap().len(), 3);
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.join(d["checkpoint"].as_str().unwrap()).join("report.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["source"], best["key"], "{report}");
+    }
 }

@@ -99,6 +99,9 @@ pub struct DistillSeries {
     pub budget: f64,
     /// Parameters N of the teacher (the budget's largest or best run).
     pub teacher_n: f64,
+    /// The teacher's validation loss, scored on the students' windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_loss: Option<f64>,
     /// `[student N, loss]` of the distilled students, ascending N.
     pub distilled: Vec<[f64; 2]>,
     /// `[student N, loss]` of the same shapes from scratch, scored on the same tokens,

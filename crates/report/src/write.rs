@@ -111,7 +111,7 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
             "At each compute budget, each smaller model distilled from the budget's teacher \
              (its N in the legend) on the teacher's soft targets (solid) beside the same shape \
              trained from scratch by the sweep (dashed): same tokens, same batches in the same \
-             order, scored on the same windows.",
+             order, scored on the same windows; the triangle is the teacher on those windows.",
             None,
         ));
     }

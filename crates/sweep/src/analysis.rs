@@ -96,7 +96,8 @@ pub struct DistillRow {
     pub scratch_loss: f64,
     /// The scratch run's own final validation loss, as its run measured it.
     pub scratch_run_loss: Option<f64>,
-    /// Validation loss of the teacher, as its run measured it.
+    /// Validation loss of the teacher, scored by the distillation on the students' windows
+    /// (or else as its run measured it).
     pub teacher_loss: Option<f64>,
 }
 
@@ -708,7 +709,7 @@ fn distill_rows(runs: &[Run]) -> Vec<DistillRow> {
                 budget: r.budget?,
                 params: r.params,
                 teacher_params: teacher.params,
-                teacher_loss: teacher.metrics.loss,
+                teacher_loss: report["loss_original"].as_f64().or(teacher.metrics.loss),
                 loss: r.metrics.loss?,
                 scratch_loss: report["scratch"]["loss"].as_f64()?,
                 scratch_run_loss: find(&scratch_key).and_then(|s| s.metrics.loss),
@@ -735,6 +736,7 @@ pub fn distill_series(rows: &[DistillRow]) -> Vec<DistillSeries> {
                 out.push(DistillSeries {
                     budget: r.budget,
                     teacher_n: r.teacher_params,
+                    teacher_loss: r.teacher_loss,
                     distilled: Vec::new(),
                     scratch: Vec::new(),
                 });
@@ -820,12 +822,12 @@ mod tests {
             loss,
             scratch_loss: scratch,
             scratch_run_loss: None,
-            teacher_loss: None,
+            teacher_loss: Some(1.7),
         };
         let rows = vec![d(1e13, 2e5, 1.9, 2.0), d(1e12, 2e5, 2.1, 2.15), d(1e12, 1e5, 2.3, 2.4)];
         let s = distill_series(&rows);
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].budget, s[0].teacher_n), (1e12, 4e5));
+        assert_eq!((s[0].budget, s[0].teacher_n, s[0].teacher_loss), (1e12, 4e5, Some(1.7)));
         assert_eq!(s[0].distilled, vec![[1e5, 2.3], [2e5, 2.1]]);
         assert_eq!(s[0].scratch, vec![[1e5, 2.4], [2e5, 2.15]]);
         assert_eq!((s[1].budget, s[1].distilled.len()), (1e13, 1));

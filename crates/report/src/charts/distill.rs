@@ -3,7 +3,8 @@
 //! same shape trained from scratch on the same tokens (the sweep's own pretraining run), loss
 //! against the student's size. Both students see the same batches in the same order and are
 //! scored on the same windows, so the gap between a budget's two lines is what the teacher's
-//! soft targets bought at equal student compute.
+//! soft targets bought at equal student compute. A triangle marks the teacher, scored on the
+//! same windows.
 
 use crate::ReportInput;
 use crate::chart::{
@@ -24,7 +25,13 @@ impl Plot for Distill<'_> {
         let series = &self.0.distill;
         let f = Fonts::of(root);
         root.fill(&WHITE)?;
-        let points = || series.iter().flat_map(|s| s.distilled.iter().chain(&s.scratch));
+        let teachers = || series.iter().filter_map(|s| Some([s.teacher_n, s.teacher_loss?]));
+        let points = || {
+            series
+                .iter()
+                .flat_map(|s| s.distilled.iter().chain(&s.scratch).copied())
+                .chain(teachers())
+        };
         let x = log_range(points().map(|p| p[0]), 1.3);
         let y = lin_range(points().map(|p| p[1]), 0.08);
         let frame = Frame::loss("Distilled students against scratch", "student parameters N");
@@ -49,10 +56,24 @@ impl Plot for Distill<'_> {
                     colour.stroke_width(f.u(1.5)),
                 ))?
                 .label(format!("C = {budget}: scratch"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.mix(0.6)));
+                .legend(move |(x, y)| {
+                    let dash = |a: i32, b: i32| {
+                        PathElement::new(vec![(a, 0), (b, 0)], colour.stroke_width(2))
+                    };
+                    EmptyElement::at((x, y)) + dash(0, 6) + dash(11, 18)
+                });
             chart.draw_series(
                 scratch.iter().map(|&p| Circle::new(p, f.i(4.0), colour.stroke_width(f.u(1.0)))),
             )?;
+            if let Some(l) = s.teacher_loss {
+                // The teacher itself, scored on the students' windows: what the soft targets
+                // came from.
+                chart.draw_series(std::iter::once(TriangleMarker::new(
+                    (s.teacher_n, l),
+                    f.i(6.0),
+                    colour.filled(),
+                )))?;
+            }
         }
         legend(&mut chart, &f, SeriesLabelPosition::UpperRight)
     }
@@ -70,6 +91,7 @@ mod tests {
             distill: vec![DistillSeries {
                 budget: 1e12,
                 teacher_n: 4e5,
+                teacher_loss: Some(1.9),
                 distilled: vec![[1e5, 2.2], [2e5, 2.0]],
                 scratch: vec![[1e5, 2.3], [2e5, 2.05]],
             }],
