@@ -15,6 +15,7 @@ use isoflop_train::compress::{COMPRESSED_FILE, distill_beside, load_weights, pip
 use isoflop_train::{Dataset, RunReport};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// Distils each budget's teacher into its other models.
 pub struct Distiller {
@@ -47,7 +48,7 @@ impl Distiller {
 
     /// Distils `job`: its first input is the student run, the others the teacher's
     /// candidates (the largest, or every run of the budget for `best`).
-    pub fn distill(&self, job: &Job<'_>) -> Result<Outcome> {
+    pub fn distill(&self, job: &Job<'_>, stop: &AtomicBool) -> Result<Outcome> {
         let key = job.node.key();
         let Some(d) = &self.spec.distill else {
             return Err(Error::Unsupported(format!(
@@ -100,9 +101,21 @@ impl Distiller {
         })?;
         let mut quiet = |_: String| {};
         let out = job.dir.join(COMPRESSED_FILE);
-        let report =
-            distill_beside(&teacher, &scratch, &cfg, &self.dataset, &opts, &out, &mut quiet)
-                .map_err(during(format!("run {key}: distilling {}", teacher.label)))?;
+        let report = match distill_beside(
+            &teacher,
+            &scratch,
+            &cfg,
+            &self.dataset,
+            &opts,
+            &out,
+            stop,
+            &mut quiet,
+        ) {
+            Ok(r) => r,
+            // Distillations keep no checkpoint (as fine-tunes): a stopped one starts again.
+            Err(isoflop_train::Error::Stopped(_)) => return Ok(Outcome::Interrupted { tokens: 0 }),
+            Err(e) => return Err(during(format!("run {key}: distilling {}", teacher.label))(e)),
+        };
         let json = serde_json::to_string_pretty(&report).expect("a distill report serialises");
         isoflop_atomic::write(&job.dir.join("report.json"), json.as_bytes())?;
         let metrics = Metrics {

@@ -40,7 +40,7 @@ impl RunTrainer for Stages {
         match job.node.kind {
             RunKind::Pretrain => self.pretrain.train(job, on_tokens, stop),
             RunKind::Compress(v) => self.compress.compress(job, v),
-            RunKind::Distill => self.distill.distill(job),
+            RunKind::Distill => self.distill.distill(job, stop),
             RunKind::Finetune { task, method } => match &self.finetune {
                 Some(f) => f.finetune(job, task, method, stop),
                 None => Err(Error::Unsupported(format!(

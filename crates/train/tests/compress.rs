@@ -216,7 +216,8 @@ fn distillation_beside_a_given_scratch_model_trains_the_same_student() {
     let scratch = Source { model: student, weights: untrained, label: "run-7".into() };
     let cfg = TrainConfig::new(student, 8192).unwrap();
     let out = tmp.path().join("b.safetensors");
-    let beside = distill_beside(&src, &scratch, &cfg, &data, &o, &out, &mut |_| {}).unwrap();
+    let go = AtomicBool::new(false);
+    let beside = distill_beside(&src, &scratch, &cfg, &data, &o, &out, &go, &mut |_| {}).unwrap();
     // The same settings (the defaults, seed 0) train the same distilled student, bit for bit.
     assert_eq!(beside.loss, alone.loss);
     let s = beside.scratch.as_ref().unwrap();
@@ -225,8 +226,22 @@ fn distillation_beside_a_given_scratch_model_trains_the_same_student() {
     assert!(s.loss > 5.0 && s.loss > beside.loss + 1.0, "{} vs {}", s.loss, beside.loss);
     // The options' student and tokens must be the config's.
     let other = TrainConfig::new(student, 4096).unwrap();
-    let e = distill_beside(&src, &scratch, &other, &data, &o, &out, &mut |_| {}).unwrap_err();
+    let e = distill_beside(&src, &scratch, &other, &data, &o, &out, &go, &mut |_| {}).unwrap_err();
     assert!(e.to_string().contains("run-7"), "{e}");
+    // A stop flag set ends it before the first step, writing nothing.
+    let stopped = tmp.path().join("c.safetensors");
+    let e = distill_beside(
+        &src,
+        &scratch,
+        &cfg,
+        &data,
+        &o,
+        &stopped,
+        &AtomicBool::new(true),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, isoflop_train::Error::Stopped(_)) && !stopped.exists(), "{e}");
 }
 
 #[test]

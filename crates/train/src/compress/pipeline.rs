@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Default calibration tokens: 128 windows of 128 tokens (GPTQ and Wanda use 128 windows, of
@@ -424,13 +425,22 @@ pub fn compress(
     run(source, data, opts, out, None, say)
 }
 
+/// A distillation's scratch student given rather than trained, the config it was trained
+/// by, and the flag that stops the distilled student's training.
+#[derive(Clone, Copy)]
+struct Beside<'a> {
+    scratch: &'a Source,
+    cfg: &'a crate::TrainConfig,
+    stop: &'a AtomicBool,
+}
+
 /// [`compress`], with a distillation's scratch student given (`beside`) rather than trained.
 fn run(
     source: &Source,
     data: &Dataset,
     opts: &CompressOptions,
     out: &Path,
-    beside: Option<(&Source, &crate::TrainConfig)>,
+    beside: Option<Beside<'_>>,
     say: &mut dyn FnMut(String),
 ) -> Result<CompressReport> {
     let started = Instant::now();
@@ -712,13 +722,14 @@ fn recover(
 
 /// Trains a student as `cfg` says (its shape, tokens, seed, batch and schedule), on the
 /// teacher's soft targets or (`teacher` None) from scratch; returns its engine and training
-/// seconds.
+/// seconds. A set `stop` ends it between steps with [`Error::Stopped`].
 fn train_student(
     data: &Dataset,
     opts: &CompressOptions,
     cfg: &crate::TrainConfig,
     mut teacher: Option<&mut KernelEngine>,
     threads: usize,
+    stop: Option<&AtomicBool>,
     say: &mut dyn FnMut(String),
 ) -> Result<(KernelEngine, f64)> {
     let (rows, seq, steps) = (cfg.rows(), cfg.seq, cfg.steps());
@@ -727,6 +738,9 @@ fn train_student(
     let t = Instant::now();
     let label = if teacher.is_some() { "distilled" } else { "scratch" };
     for step in 0..steps {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(Error::Stopped(format!("{label} student at step {step} of {steps}")));
+        }
         // The trainer's data order: ChaCha8(seed) on stream `step`, for both students.
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         rng.set_stream(step);
@@ -761,7 +775,9 @@ fn train_student(
 /// student here: the distilled student is trained as `cfg` says too (shape, tokens, seed, so
 /// its initial weights and batches, batch size and schedule), and both are scored on the same
 /// windows. `opts` gives the temperature, α, evaluation tokens and threads; its student and
-/// tokens must be `cfg`'s. The report's `scratch` names `scratch.label`.
+/// tokens must be `cfg`'s. The report's `scratch` names `scratch.label`. A set `stop` ends the
+/// training between steps with [`Error::Stopped`], nothing written.
+#[allow(clippy::too_many_arguments)]
 pub fn distill_beside(
     teacher: &Source,
     scratch: &Source,
@@ -769,6 +785,7 @@ pub fn distill_beside(
     data: &Dataset,
     opts: &CompressOptions,
     out: &Path,
+    stop: &AtomicBool,
     say: &mut dyn FnMut(String),
 ) -> Result<CompressReport> {
     if opts.method != Method::Distill
@@ -782,7 +799,7 @@ pub fn distill_beside(
             scratch.label, cfg.model, cfg.tokens
         )));
     }
-    run(teacher, data, opts, out, Some((scratch, cfg)), say)
+    run(teacher, data, opts, out, Some(Beside { scratch, cfg, stop }), say)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -794,14 +811,14 @@ fn distill_run(
     mut teacher: KernelEngine,
     (loss_original, ood_original): (f64, Option<f64>),
     started: Instant,
-    beside: Option<(&Source, &crate::TrainConfig)>,
+    beside: Option<Beside<'_>>,
     say: &mut dyn FnMut(String),
 ) -> Result<CompressReport> {
     let threads = crate::resolve_threads("threads", opts.threads)?;
     let student = opts.student.expect("validated");
     let own;
     let cfg = match beside {
-        Some((_, cfg)) => cfg,
+        Some(b) => b.cfg,
         None => {
             let mut c = crate::TrainConfig::new(student, opts.tokens.expect("validated"))?;
             c.seed = opts.seed;
@@ -810,11 +827,14 @@ fn distill_run(
         }
     };
     let (mut distilled, distill_secs) =
-        train_student(data, opts, cfg, Some(&mut teacher), threads, say)?;
+        train_student(data, opts, cfg, Some(&mut teacher), threads, beside.map(|b| b.stop), say)?;
     let (mut scratch, scratch_secs, scratch_source) = match beside {
-        Some((s, _)) => (engine_with(s.model, &s.weights, threads)?, 0.0, Some(s.label.clone())),
+        Some(b) => {
+            let s = b.scratch;
+            (engine_with(s.model, &s.weights, threads)?, 0.0, Some(s.label.clone()))
+        }
         None => {
-            let (e, secs) = train_student(data, opts, cfg, None, threads, say)?;
+            let (e, secs) = train_student(data, opts, cfg, None, threads, None, say)?;
             (e, secs, None)
         }
     };
