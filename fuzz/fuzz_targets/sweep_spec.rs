@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(r.tokens > 0 && r.tokens <= isoflop_train::MAX_RUN_TOKENS, "{}", r.key);
                 assert!(r.flops.is_finite() && r.params > 0.0, "{}", r.key);
             }
-            let n = runs.len() * (1 + spec.compress.methods.len());
+            let distill = spec.distill.as_ref().map_or(0, |d| {
+                isoflop_sweep::graph::distill_inputs(d.teacher, &runs).len()
+            });
+            let finetune = spec.finetune.tasks.len() * spec.finetune.methods.len();
+            let n = runs.len() * (1 + spec.compress.variants().len() + finetune) + distill;
             let graph = isoflop_sweep::RunGraph::for_spec(&spec, runs).expect("a plan's graph");
             assert_eq!(graph.len(), n);
         }

@@ -297,3 +297,105 @@ fn finetune_runs_follow_their_models_and_report_accuracy() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.csv"));
 }
+
+#[test]
+fn distill_and_sparsity_runs_follow_their_models_and_stay_out_of_the_law() {
+    let design = "kind = \"isoflop\"\nbudgets = [1e10]\nsizes = 3\ntokens_per_param = 1\nspan = 4";
+    let tmp = sweep_dir("teach", design, 2);
+    let dir = tmp.path();
+    let mut text = std::fs::read_to_string(dir.join("s.toml")).unwrap();
+    text += "[compress]\nmethods = [\"magnitude\"]\nsparsity = [0.3, 0.6]\neval_tokens = 2048\n\
+             [distill]\neval_tokens = 2048\n";
+    std::fs::write(dir.join("s.toml"), &text).unwrap();
+    let plan = json_of(&isoflop_in(dir, &["sweep", "plan", "s.toml", "--no-calibrate", "--json"]));
+    assert_eq!(plan["runs"].as_array().unwrap().len(), 3, "{plan}");
+    // Two sparsities of each model; the largest teaches the other two.
+    assert_eq!((plan["compress_runs"].as_u64(), plan["distill_runs"].as_u64()), (Some(6), Some(2)));
+    let out =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!((out["planned"].as_u64(), out["done"].as_u64()), (Some(11), Some(11)), "{out}");
+    let runs = json_of(&isoflop_in(dir, &["--json", "runs", "--db", "r.db"]));
+    let runs = runs["runs"].as_array().unwrap();
+    let by_key = |k: &str| runs.iter().find(|r| r["key"] == k).unwrap_or_else(|| panic!("no {k}"));
+    let pretrain: Vec<&serde_json::Value> =
+        runs.iter().filter(|r| r["config"]["kind"] == "pretrain").collect();
+    let largest = pretrain
+        .iter()
+        .max_by(|a, b| a["params"].as_f64().unwrap().total_cmp(&b["params"].as_f64().unwrap()))
+        .unwrap();
+    for p in &pretrain {
+        let key = p["key"].as_str().unwrap();
+        for s in ["0.3", "0.6"] {
+            assert_eq!(by_key(&format!("{key}-magnitude-s{s}-e2048"))["status"], "done");
+        }
+        let distilled = runs.iter().find(|r| r["key"] == format!("{key}-distill-largest-e2048"));
+        if p["key"] == largest["key"] {
+            assert!(distilled.is_none(), "the teacher teaches itself");
+            continue;
+        }
+        let d = distilled.unwrap_or_else(|| panic!("{key} was not distilled"));
+        assert_eq!((&d["status"], &d["config"]["kind"]), (&"done".into(), &"distill".into()));
+        assert_eq!(d["config"]["after"], serde_json::json!([key, largest["key"]]));
+        assert_eq!(d["params"], p["params"]);
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.join(d["checkpoint"].as_str().unwrap()).join("report.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!((&report["source"], &report["scratch"]["source"]), (&largest["key"], &p["key"]));
+        // The student's shape and tokens are its run's; both students scored on the same
+        // windows, each near what its own run measured.
+        assert_eq!(report["options"]["tokens"].as_f64(), p["tokens"].as_f64());
+        let loss = d["metrics"]["loss"].as_f64().unwrap();
+        assert!((report["loss"].as_f64().unwrap() - loss).abs() < 1e-12);
+        let (scratch, run_loss) =
+            (report["scratch"]["loss"].as_f64().unwrap(), p["metrics"]["loss"].as_f64().unwrap());
+        assert!((scratch / run_loss - 1.0).abs() < 0.1, "{scratch} vs {run_loss}");
+        assert!(loss > 0.5 * run_loss && loss < 2.0 * run_loss, "{loss} vs {run_loss}");
+    }
+    ok(&isoflop_in(dir, &["report", "--db", "r.db", "-o", "rep/r.html", "--bootstrap", "0"]));
+    let html = std::fs::read_to_string(dir.join("rep/r.html")).unwrap();
+    assert!(html.contains("Loss against sparsity, by model size"), "no sparsity chart");
+    assert!(html.contains("Distilled students against scratch"), "no distill chart");
+    assert!(html.contains("distilled from N = "), "no teacher in the legend");
+    // The law's points are the three pretraining runs only.
+    ok(&isoflop_in(dir, &["export", "--db", "r.db", "-o", "obs.csv"]));
+    assert_eq!(std::fs::read_to_string(dir.join("obs.csv")).unwrap().lines().count(), 4);
+    // The best teacher, added to the finished sweep: every run of the budget a student of the
+    // lowest-loss run (itself included), nothing else trained again.
+    std::fs::write(
+        dir.join("s.toml"),
+        text.replace("[distill]\n", "[distill]\nteacher = \"best\"\n"),
+    )
+    .unwrap();
+    let added =
+        json_of(&isoflop_in(dir, &["--json", "sweep", "run", "s.toml", "--db", "r.db", "-q"]));
+    assert_eq!((added["skipped"].as_u64(), added["done"].as_u64()), (Some(9), Some(3)), "{added}");
+    let best = pretrain
+        .iter()
+        .min_by(|a, b| {
+            let l = |r: &serde_json::Value| r["metrics"]["loss"].as_f64().unwrap();
+            l(a).total_cmp(&l(b))
+        })
+        .unwrap();
+    let runs = json_of(&isoflop_in(dir, &["--json", "runs", "--db", "r.db"]));
+    for p in &pretrain {
+        let d = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == format!("{}-distill-best-e2048", p["key"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{} has no best-teacher run", p["key"]));
+        assert_eq!(d["config"]["after"].as_array().unwrap().len(), 3);
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                dir.join(d["checkpoint"].as_str().unwrap()).join("report.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["source"], best["key"], "{report}");
+    }
+}

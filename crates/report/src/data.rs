@@ -53,6 +53,14 @@ pub struct ReportInput {
     /// ascending bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub packed_front: Vec<[f64; 2]>,
+    /// Loss against sparsity, one series per pruning method and model size (only methods
+    /// the sweep pruned at two or more sparsities).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sparsity: Vec<SparsitySeries>,
+    /// Distilled students against the same shapes trained from scratch, one series per
+    /// budget.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distill: Vec<DistillSeries>,
     /// Fine-tuned test accuracy against N, one series per task and method.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub downstream: Vec<DownstreamSeries>,
@@ -88,6 +96,36 @@ pub struct DownstreamSeries {
     pub label: String,
     /// `[N, test accuracy]`, ascending N.
     pub points: Vec<[f64; 2]>,
+}
+
+/// One model pruned by one method at several sparsities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SparsitySeries {
+    /// The pruning method (`magnitude`, `wanda`).
+    pub method: String,
+    /// Parameters N of the model.
+    pub n: f64,
+    /// `[sparsity, validation loss]`, ascending sparsity; `[0, loss]` is the model as
+    /// trained, scored on the same tokens.
+    pub points: Vec<[f64; 2]>,
+}
+
+/// The students of one compute budget: each distilled from the budget's teacher, and the
+/// same shape trained from scratch (the sweep's own pretraining run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistillSeries {
+    /// The compute budget, FLOPs.
+    pub budget: f64,
+    /// Parameters N of the teacher (the budget's largest or best run).
+    pub teacher_n: f64,
+    /// The teacher's validation loss, scored on the students' windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher_loss: Option<f64>,
+    /// `[student N, loss]` of the distilled students, ascending N.
+    pub distilled: Vec<[f64; 2]>,
+    /// `[student N, loss]` of the same shapes from scratch, scored on the same tokens,
+    /// ascending N.
+    pub scratch: Vec<[f64; 2]>,
 }
 
 /// One model at one precision or sparsity: what its weights take and what it scores.

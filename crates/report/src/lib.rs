@@ -37,8 +37,9 @@ mod write;
 
 pub use chart::fmt_sci;
 pub use data::{
-    CompressionSeries, CurveSeries, DownstreamLawSeries, DownstreamSeries, Extrapolation,
-    IsoflopProfile, LawCurve, OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow,
+    CompressionSeries, CurveSeries, DistillSeries, DownstreamLawSeries, DownstreamSeries,
+    Extrapolation, IsoflopProfile, LawCurve, OptimalScaling, PackedModel, PlanRow, ReportInput,
+    Residual, RunRow, SparsitySeries,
 };
 pub use error::{Error, Result};
 pub use escape::escape_html;

@@ -5,7 +5,8 @@
 
 use crate::chart::{Plot, render_png, render_svg};
 use crate::charts::{
-    compression, compute, downstream, downstream_law, isoflop, law, optimal, packed, residuals,
+    compression, compute, distill, downstream, downstream_law, isoflop, law, optimal, packed,
+    residuals, sparsity,
 };
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
@@ -91,6 +92,30 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
             input.packed.is_empty().then(|| "no packed model reports its size".to_string()),
         ));
     }
+    // Only when some method was pruned to two sparsities or more: one point per line says
+    // nothing the loss-delta chart does not.
+    if !input.sparsity.is_empty() {
+        figures.push((
+            sparsity::Sparsity::ID,
+            "Loss against sparsity",
+            "Each pruning method's validation loss against the fraction of block weights it \
+             pruned, one line per model size (dark: small, yellow: large); sparsity 0 is the \
+             model as trained, scored on the same tokens. Solid: the first method, dashed: the \
+             others.",
+            None,
+        ));
+    }
+    if !input.distill.is_empty() {
+        figures.push((
+            distill::Distill::ID,
+            "Distilled against scratch",
+            "At each compute budget, each smaller model distilled from the budget's teacher \
+             (its N in the legend) on the teacher's soft targets (solid) beside the same shape \
+             trained from scratch by the sweep (dashed): same tokens, same batches in the same \
+             order, scored on the same windows; the triangle is the teacher on those windows.",
+            None,
+        ));
+    }
     if !input.downstream.is_empty() {
         figures.push((
             downstream::Downstream::ID,
@@ -132,6 +157,8 @@ fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<Stri
         packed::Packed::ID => one(packed::Packed(input), png),
         downstream::Downstream::ID => one(downstream::Downstream(input), png),
         downstream_law::DownstreamLaw::ID => one(downstream_law::DownstreamLaw(input), png),
+        sparsity::Sparsity::ID => one(sparsity::Sparsity(input), png),
+        distill::Distill::ID => one(distill::Distill(input), png),
         _ => one(residuals::Residuals(input), png),
     }
 }

@@ -13,10 +13,12 @@ use isoflop_law::{
     split_holdout,
 };
 use isoflop_report::{
-    CompressionSeries, CurveSeries, DownstreamLawSeries, DownstreamSeries, Extrapolation,
-    IsoflopProfile, LawCurve, OptimalScaling, PackedModel, PlanRow, ReportInput, Residual, RunRow,
+    CompressionSeries, CurveSeries, DistillSeries, DownstreamLawSeries, DownstreamSeries,
+    Extrapolation, IsoflopProfile, LawCurve, OptimalScaling, PackedModel, PlanRow, ReportInput,
+    Residual, RunRow, SparsitySeries,
 };
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
+use isoflop_train::compress::Method;
 use isoflop_train::compress::scaling::{PowerFit, fit_power_law, pareto_front};
 use serde::Serialize;
 use std::path::Path;
@@ -50,6 +52,12 @@ pub struct CompressionRow {
     pub source: String,
     /// The method (`int8`, `gptq-int4`, `wanda`, …).
     pub method: String,
+    /// What the charts call it: the method, with its sparsity when the method was pruned to
+    /// several (`wanda s0.3`).
+    pub label: String,
+    /// The target sparsity of a pruning method that takes one (magnitude, Wanda).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<f64>,
     /// Parameters N of the model.
     pub params: f64,
     /// Validation loss after compression.
@@ -65,6 +73,34 @@ pub struct CompressionRow {
     pub bytes: Option<f64>,
     /// Bytes of the source model's f32 weights.
     pub bytes_original: Option<f64>,
+}
+
+/// A distilled student (`[distill]` runs) beside the same shape trained from scratch by the
+/// sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistillRow {
+    /// The distillation run's key.
+    pub key: String,
+    /// The student's own pretraining run: the from-scratch comparison.
+    pub scratch_key: String,
+    /// The teacher's pretraining run.
+    pub teacher_key: String,
+    /// The compute budget of the three.
+    pub budget: f64,
+    /// Parameters N of the student.
+    pub params: f64,
+    /// Parameters N of the teacher.
+    pub teacher_params: f64,
+    /// Validation loss of the distilled student.
+    pub loss: f64,
+    /// Validation loss of the scratch run's model, scored by the distillation on the same
+    /// windows as the distilled student (the paired comparison).
+    pub scratch_loss: f64,
+    /// The scratch run's own final validation loss, as its run measured it.
+    pub scratch_run_loss: Option<f64>,
+    /// Validation loss of the teacher, scored by the distillation on the students' windows
+    /// (or else as its run measured it).
+    pub teacher_loss: Option<f64>,
 }
 
 /// A fine-tune of one swept model (`[finetune]` runs): the task figures of its report.
@@ -100,7 +136,7 @@ pub struct DownstreamRow {
 /// `isoflop plan --compression-fit` reads, as `compress --all --json` writes it).
 #[derive(Debug, Clone, Serialize)]
 pub struct CompressionFit {
-    /// The method.
+    /// The method, with its sparsity when the sweep pruned with it at several (`wanda s0.3`).
     pub method: String,
     /// The power law, if at least two positive deltas at two sizes allowed one.
     pub fit: Option<PowerFit>,
@@ -131,6 +167,9 @@ pub struct Analysis {
     /// Each method's loss delta against N.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compression_fits: Vec<CompressionFit>,
+    /// The sweep's distilled students, by budget and size.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distill: Vec<DistillRow>,
     /// The sweep's fine-tunes, by task, method and size.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub downstream: Vec<DownstreamRow>,
@@ -158,6 +197,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
     // summary.
     let mut runs = store.runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![] })?;
     let compression = compression_rows(&runs);
+    let distill = distill_rows(&runs);
     let downstream = downstream_rows(&runs);
     let mut downstream_series: Vec<DownstreamSeries> = Vec::new();
     let mut downstream_baselines: Vec<(String, f64)> = Vec::new();
@@ -179,14 +219,14 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
             }
         }
     }
-    let mut methods: Vec<&str> = compression.iter().map(|c| c.method.as_str()).collect();
+    let mut methods: Vec<&str> = compression.iter().map(|c| c.label.as_str()).collect();
     methods.dedup();
     let compression_fits: Vec<CompressionFit> = methods
         .iter()
         .map(|m| {
             let points: Vec<(f64, f64)> = compression
                 .iter()
-                .filter(|c| c.method == *m)
+                .filter(|c| c.label == *m)
                 .filter_map(|c| Some((c.params, c.loss_delta?)))
                 .collect();
             CompressionFit { method: m.to_string(), fit: fit_power_law(&points) }
@@ -205,7 +245,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
     }
     for c in &compression {
         if let Some(bytes) = c.bytes {
-            packed.push(PackedModel { method: c.method.clone(), n: c.params, bytes, loss: c.loss });
+            packed.push(PackedModel { method: c.label.clone(), n: c.params, bytes, loss: c.loss });
         }
     }
     let compression_series: Vec<CompressionSeries> = compression_fits
@@ -214,7 +254,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
             method: f.method.clone(),
             points: compression
                 .iter()
-                .filter(|c| c.method == f.method)
+                .filter(|c| c.label == f.method)
                 .filter_map(|c| Some([c.params, c.loss_delta?]))
                 .collect(),
             fit: f.fit.as_ref().map(|p| [p.a, p.b]),
@@ -605,6 +645,8 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         plan: plans.clone(),
         law_params,
         compression: compression_series,
+        sparsity: sparsity_series(&compression),
+        distill: distill_series(&distill),
         downstream: downstream_series,
         downstream_baselines,
         downstream_laws: downstream_law_series,
@@ -626,6 +668,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         notes,
         compression,
         compression_fits,
+        distill,
         downstream,
         downstream_laws,
         input,
@@ -684,6 +727,11 @@ fn compression_rows(runs: &[Run]) -> Vec<CompressionRow> {
         .filter_map(|r| {
             let source = r.config["after"].get(0)?.as_str()?.to_string();
             let method = r.config["method"].as_str()?.to_string();
+            let sparsity = method
+                .parse::<Method>()
+                .ok()
+                .filter(|m| m.prunes() && *m != Method::TwoFour)
+                .and_then(|_| r.config["options"]["sparsity"].as_f64());
             let source_loss = runs.iter().find(|s| s.key == source).and_then(|s| s.metrics.loss);
             let report: serde_json::Value = r
                 .checkpoint
@@ -694,7 +742,9 @@ fn compression_rows(runs: &[Run]) -> Vec<CompressionRow> {
             Some(CompressionRow {
                 key: r.key.clone(),
                 source,
+                label: method.clone(),
                 method,
+                sparsity,
                 params: r.params,
                 loss: r.metrics.loss?,
                 source_loss,
@@ -705,6 +755,191 @@ fn compression_rows(runs: &[Run]) -> Vec<CompressionRow> {
             })
         })
         .collect();
-    rows.sort_by(|a, b| a.method.cmp(&b.method).then(a.params.total_cmp(&b.params)));
+    rows.sort_by(|a, b| {
+        a.method
+            .cmp(&b.method)
+            .then(a.sparsity.unwrap_or(0.0).total_cmp(&b.sparsity.unwrap_or(0.0)))
+            .then(a.params.total_cmp(&b.params))
+    });
+    // A method pruned to several sparsities is several methods to the charts by size and
+    // memory: `wanda s0.3`, `wanda s0.7`.
+    for i in 0..rows.len() {
+        let several = rows[i].sparsity.is_some_and(|s| {
+            rows.iter().any(|o| o.method == rows[i].method && o.sparsity.is_some_and(|t| t != s))
+        });
+        if several {
+            rows[i].label = format!("{} s{}", rows[i].method, rows[i].sparsity.unwrap_or(0.0));
+        }
+    }
     rows
+}
+
+/// The finished distillations, from their reports: the distilled and the paired scratch
+/// loss, the teacher and the student runs from the store; by budget, then student size.
+fn distill_rows(runs: &[Run]) -> Vec<DistillRow> {
+    let find = |key: &str| runs.iter().find(|s| s.key == key);
+    let mut rows: Vec<DistillRow> = runs
+        .iter()
+        .filter(|r| r.kind() == "distill" && r.status == RunStatus::Done)
+        .filter_map(|r| {
+            let text =
+                std::fs::read_to_string(Path::new(r.checkpoint.as_ref()?).join("report.json"))
+                    .ok()?;
+            let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let scratch_key = r.config["after"].get(0)?.as_str()?.to_string();
+            let teacher_key = report["source"].as_str()?.to_string();
+            let teacher = find(&teacher_key)?;
+            Some(DistillRow {
+                key: r.key.clone(),
+                budget: r.budget?,
+                params: r.params,
+                teacher_params: teacher.params,
+                teacher_loss: report["loss_original"].as_f64().or(teacher.metrics.loss),
+                loss: r.metrics.loss?,
+                scratch_loss: report["scratch"]["loss"].as_f64()?,
+                scratch_run_loss: find(&scratch_key).and_then(|s| s.metrics.loss),
+                scratch_key,
+                teacher_key,
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| a.budget.total_cmp(&b.budget).then(a.params.total_cmp(&b.params)));
+    rows
+}
+
+/// Distilled against scratch: one series per budget (and teacher), the distilled and the
+/// paired scratch losses against student N. Rows as [`distill_rows`] gives them.
+pub fn distill_series(rows: &[DistillRow]) -> Vec<DistillSeries> {
+    let mut out: Vec<DistillSeries> = Vec::new();
+    for r in rows {
+        let i = match out
+            .iter()
+            .position(|s| s.budget == r.budget && s.teacher_n == r.teacher_params)
+        {
+            Some(i) => i,
+            None => {
+                out.push(DistillSeries {
+                    budget: r.budget,
+                    teacher_n: r.teacher_params,
+                    teacher_loss: r.teacher_loss,
+                    distilled: Vec::new(),
+                    scratch: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        out[i].distilled.push([r.params, r.loss]);
+        out[i].scratch.push([r.params, r.scratch_loss]);
+    }
+    for s in &mut out {
+        s.distilled.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        s.scratch.sort_by(|a, b| a[0].total_cmp(&b[0]));
+    }
+    out.sort_by(|a, b| a.budget.total_cmp(&b.budget).then(a.teacher_n.total_cmp(&b.teacher_n)));
+    out
+}
+
+/// Loss against sparsity: for each pruning method compressed at two or more sparsities, one
+/// series per source model, its points the pruned losses with the model as trained at
+/// sparsity 0 (its loss on the same tokens, `loss_original`, or else its run's loss). Rows
+/// must be finished compressions, as [`compression_rows`] gives them.
+pub fn sparsity_series(rows: &[CompressionRow]) -> Vec<SparsitySeries> {
+    let mut out: Vec<SparsitySeries> = Vec::new();
+    let mut sources: Vec<(&str, &str)> = Vec::new();
+    for r in rows.iter().filter(|r| r.sparsity.is_some()) {
+        if !sources.contains(&(r.method.as_str(), r.source.as_str())) {
+            sources.push((&r.method, &r.source));
+        }
+    }
+    for (method, source) in sources {
+        let mut levels: Vec<f64> =
+            rows.iter().filter(|r| r.method == method).filter_map(|r| r.sparsity).collect();
+        levels.sort_by(f64::total_cmp);
+        levels.dedup();
+        if levels.len() < 2 {
+            continue;
+        }
+        let of: Vec<&CompressionRow> =
+            rows.iter().filter(|r| r.method == method && r.source == source).collect();
+        let mut points: Vec<[f64; 2]> =
+            of.iter().filter_map(|r| Some([r.sparsity?, r.loss])).collect();
+        if let Some(l0) = of.iter().find_map(|r| r.loss_original.or(r.source_loss)) {
+            points.push([0.0, l0]);
+        }
+        points.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        out.push(SparsitySeries { method: method.to_string(), n: of[0].params, points });
+    }
+    out.sort_by(|a, b| a.method.cmp(&b.method).then(a.n.total_cmp(&b.n)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(method: &str, source: &str, n: f64, sparsity: Option<f64>, loss: f64) -> CompressionRow {
+        CompressionRow {
+            key: format!("{source}-{method}-{sparsity:?}"),
+            source: source.into(),
+            method: method.into(),
+            label: method.into(),
+            sparsity,
+            params: n,
+            loss,
+            source_loss: Some(9.0),
+            loss_delta: None,
+            // The source as trained, on the compression's own tokens.
+            loss_original: Some(if n < 2e5 { 2.0 } else { 1.8 }),
+            bytes: None,
+            bytes_original: None,
+        }
+    }
+
+    #[test]
+    fn distilled_and_scratch_students_pair_up_by_budget() {
+        let d = |budget: f64, n: f64, loss: f64, scratch: f64| DistillRow {
+            key: format!("c{budget}-{n}-distill"),
+            scratch_key: format!("c{budget}-{n}"),
+            teacher_key: format!("c{budget}-4e5"),
+            budget,
+            params: n,
+            teacher_params: 4e5,
+            loss,
+            scratch_loss: scratch,
+            scratch_run_loss: None,
+            teacher_loss: Some(1.7),
+        };
+        let rows = vec![d(1e13, 2e5, 1.9, 2.0), d(1e12, 2e5, 2.1, 2.15), d(1e12, 1e5, 2.3, 2.4)];
+        let s = distill_series(&rows);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].budget, s[0].teacher_n, s[0].teacher_loss), (1e12, 4e5, Some(1.7)));
+        assert_eq!(s[0].distilled, vec![[1e5, 2.3], [2e5, 2.1]]);
+        assert_eq!(s[0].scratch, vec![[1e5, 2.4], [2e5, 2.15]]);
+        assert_eq!((s[1].budget, s[1].distilled.len()), (1e13, 1));
+    }
+
+    #[test]
+    fn loss_against_sparsity_has_a_line_per_method_and_size_from_sparsity_zero() {
+        let rows = vec![
+            row("int8", "a", 1e5, None, 2.01),
+            row("wanda", "a", 1e5, Some(0.7), 2.9),
+            row("wanda", "a", 1e5, Some(0.3), 2.1),
+            row("wanda", "b", 4e5, Some(0.3), 1.85),
+            row("wanda", "b", 4e5, Some(0.7), 2.4),
+            // Pruned at one sparsity only: no line.
+            row("magnitude", "a", 1e5, Some(0.5), 2.5),
+        ];
+        let s = sparsity_series(&rows);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!((s[0].method.as_str(), s[0].n), ("wanda", 1e5));
+        assert_eq!(s[0].points, vec![[0.0, 2.0], [0.3, 2.1], [0.7, 2.9]]);
+        assert_eq!((s[1].method.as_str(), s[1].n), ("wanda", 4e5));
+        assert_eq!(s[1].points, vec![[0.0, 1.8], [0.3, 1.85], [0.7, 2.4]]);
+        // Without the compression's own score of the original, the source run's loss.
+        let mut bare = rows.clone();
+        bare.iter_mut().for_each(|r| r.loss_original = None);
+        assert_eq!(sparsity_series(&bare)[0].points[0], [0.0, 9.0]);
+        // One sparsity per method: no chart.
+        assert!(sparsity_series(&rows[..2]).is_empty());
+    }
 }

@@ -2,12 +2,12 @@
 //! (isoflop-train's `compress`), scores it on the sweep's dataset before and after, saves the
 //! packed model in its own directory and reports the loss it cost.
 
-use crate::spec::SweepSpec;
+use crate::spec::{CompressVariant, SweepSpec};
 use crate::trainer::{Job, Outcome};
 use crate::{Error, Result};
 use isoflop_store::Metrics;
 use isoflop_train::Dataset;
-use isoflop_train::compress::{COMPRESSED_FILE, Method, compress, load_weights, pipeline::Source};
+use isoflop_train::compress::{COMPRESSED_FILE, compress, load_weights, pipeline::Source};
 use std::sync::Arc;
 
 /// Compresses the models of a sweep's pretraining runs.
@@ -22,8 +22,9 @@ impl Compressor {
         Self { spec: spec.clone(), dataset }
     }
 
-    /// Compresses `job`'s input with `method`.
-    pub fn compress(&self, job: &Job<'_>, method: Method) -> Result<Outcome> {
+    /// Compresses `job`'s input as variant `v` of the spec's compressions says.
+    pub fn compress(&self, job: &Job<'_>, v: CompressVariant) -> Result<Outcome> {
+        let method = v.method;
         let key = job.node.key();
         let [input] = job.inputs else {
             return Err(Error::Graph(format!("run {key}: a compression reads exactly one run")));
@@ -32,7 +33,7 @@ impl Compressor {
         let (model, weights) = load_weights(input)
             .map_err(during(format!("run {key}: reading its input {}", input.display())))?;
         let source = Source { model, weights, label: job.node.after[0].clone() };
-        let mut opts = self.spec.compress.options(method);
+        let mut opts = self.spec.compress.options(v);
         opts.threads = job.threads;
         opts.seed = job.node.run.seed;
         std::fs::create_dir_all(job.dir).map_err(|source| Error::Io {

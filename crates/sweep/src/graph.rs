@@ -7,9 +7,8 @@
 //! others.
 
 use crate::plan::PlannedRun;
-use crate::spec::SweepSpec;
+use crate::spec::{CompressVariant, SweepSpec, Teacher};
 use crate::{Error, Result};
-use isoflop_train::compress::Method;
 use isoflop_train::finetune::Method as FtMethod;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -20,8 +19,13 @@ use std::collections::HashMap;
 pub enum RunKind {
     /// Trains a model from scratch on the sweep's corpus.
     Pretrain,
-    /// Compresses its input run's model with a method (`[compress]` of the spec).
-    Compress(Method),
+    /// Compresses its input run's model with a method, at one of the spec's sparsities for a
+    /// pruning method (`[compress]` of the spec).
+    Compress(CompressVariant),
+    /// Trains its first input run's shape for that run's tokens on the soft targets of a
+    /// teacher among its other inputs (`[distill]` of the spec); the first input is the
+    /// from-scratch comparison.
+    Distill,
     /// Fine-tunes its input run's model on task `task` of the spec's `[finetune]` with a
     /// method.
     Finetune {
@@ -39,6 +43,7 @@ impl RunKind {
         match self {
             RunKind::Pretrain => "pretrain",
             RunKind::Compress(_) => "compress",
+            RunKind::Distill => "distill",
             RunKind::Finetune { .. } => "finetune",
         }
     }
@@ -95,20 +100,18 @@ impl RunGraph {
     }
 
     /// The graph of a spec: its planned pretraining runs, then one run per pretraining run
-    /// and `[compress]` method (key `<run>-<method>`, reading the run's checkpoint).
+    /// and `[compress]` method (and sparsity, for a pruning method given several; key
+    /// `<run>-<tag>`, reading the run's checkpoint), then the `[finetune]` runs, then the
+    /// `[distill]` runs ([`distill_inputs`]).
     pub fn for_spec(spec: &SweepSpec, runs: Vec<PlannedRun>) -> Result<Self> {
         let mut nodes: Vec<RunNode> = runs.iter().cloned().map(RunNode::pretrain).collect();
-        for m in &spec.compress.methods {
+        for v in spec.compress.variants() {
             for r in &runs {
                 let mut run = r.clone();
-                run.key = format!("{}-{}", r.key, spec.compress.tag(*m));
+                run.key = format!("{}-{}", r.key, spec.compress.tag(v));
                 // A compression trains nothing: its compute is not the sweep's training compute.
                 (run.flops, run.flops_palm) = (0.0, 0.0);
-                nodes.push(RunNode {
-                    run,
-                    kind: RunKind::Compress(*m),
-                    after: vec![r.key.clone()],
-                });
+                nodes.push(RunNode { run, kind: RunKind::Compress(v), after: vec![r.key.clone()] });
             }
         }
         let ft = &spec.finetune;
@@ -124,6 +127,17 @@ impl RunGraph {
                         after: vec![r.key.clone()],
                     });
                 }
+            }
+        }
+        if let Some(d) = &spec.distill {
+            for (student, after) in distill_inputs(d.teacher, &runs) {
+                let mut run = runs[student].clone();
+                run.key = format!("{}-{}", run.key, d.tag());
+                // Its compute (the student's 6·N·D and the teacher's forward passes) is not the
+                // design's: the law and the IsoFLOP profiles never see it.
+                (run.flops, run.flops_palm) = (0.0, 0.0);
+                let after = after.into_iter().map(|i| runs[i].key.clone()).collect();
+                nodes.push(RunNode { run, kind: RunKind::Distill, after });
             }
         }
         Self::new(nodes)
@@ -219,6 +233,46 @@ impl RunGraph {
     }
 }
 
+/// The distillations of a plan's runs: (student, inputs), indices into `runs`. Runs are
+/// grouped by budget and seed; the first input of each is the student's own pretraining run
+/// (the from-scratch comparison, and the training settings its distilled twin copies), the
+/// rest the teacher's candidates. `Largest`: the group's run with the most parameters teaches
+/// every other run of it. `Best`: the lowest-loss run teaches, known only once the group's runs
+/// finish, so every run of the group is a student reading all of them (the best one
+/// distilled into its own shape). Runs without a budget are never distilled.
+pub fn distill_inputs(teacher: Teacher, runs: &[PlannedRun]) -> Vec<(usize, Vec<usize>)> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, r) in runs.iter().enumerate() {
+        let Some(b) = r.budget else { continue };
+        match groups.iter_mut().find(|g| runs[g[0]].budget == Some(b) && runs[g[0]].seed == r.seed)
+        {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    let mut out = Vec::new();
+    for g in groups.into_iter().filter(|g| g.len() >= 2) {
+        match teacher {
+            Teacher::Largest => {
+                let t = g
+                    .iter()
+                    .copied()
+                    .reduce(|a, b| if runs[b].params > runs[a].params { b } else { a })
+                    .expect("a group has runs");
+                out.extend(g.iter().filter(|&&s| s != t).map(|&s| (s, vec![s, t])));
+            }
+            Teacher::Best => {
+                for &s in &g {
+                    let mut after = vec![s];
+                    after.extend(g.iter().copied().filter(|&o| o != s));
+                    out.push((s, after));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +309,65 @@ mod tests {
         assert!(at(&r[2].key) < at("stage-of-last"));
         assert_eq!(order.len(), 4);
         assert_eq!(g.get("stage-of-last").unwrap().after, vec![r[2].key.clone()]);
+    }
+
+    #[test]
+    fn each_sparsity_of_a_pruning_method_is_a_run() {
+        let spec = SweepSpec::parse(
+            "name = \"g\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12]\nsizes = 3\n\
+             [compress]\nmethods = [\"int8\", \"wanda\", \"2:4\"]\nsparsity = [0.3, 0.6]\n",
+            "g",
+        )
+        .unwrap();
+        let g = RunGraph::for_spec(&spec, runs()).unwrap();
+        // 3 models; of each: int8, wanda at two sparsities, 2:4 once.
+        assert_eq!(g.len(), 3 + 3 * 4);
+        let r = &runs()[0];
+        let wanda = g.get(&format!("{}-wanda-s0.6", r.key)).unwrap();
+        assert_eq!(wanda.after, vec![r.key.clone()]);
+        assert!(matches!(wanda.kind, RunKind::Compress(v) if v.sparsity == Some(1)));
+        assert!(g.get(&format!("{}-2of4", r.key)).is_some());
+    }
+
+    #[test]
+    fn each_budget_teaches_its_other_runs() {
+        let text = "name = \"g\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12, 3e12]\n\
+                    sizes = 3\n[train]\nseeds = [0, 1]\n[distill]\n";
+        let spec = SweepSpec::parse(text, "g").unwrap();
+        let runs = plan(&spec).unwrap();
+        assert_eq!(runs.len(), 12);
+        let g = RunGraph::for_spec(&spec, runs.clone()).unwrap();
+        // Each (budget, seed) of three runs: its largest teaches the other two.
+        let distill: Vec<&RunNode> =
+            g.nodes().iter().filter(|n| n.kind == RunKind::Distill).collect();
+        assert_eq!(distill.len(), 4 * 2);
+        for d in &distill {
+            let (student, teacher) = (g.get(&d.after[0]).unwrap(), g.get(&d.after[1]).unwrap());
+            assert_eq!(d.after.len(), 2);
+            assert_eq!(d.key(), format!("{}-distill-largest", student.key()));
+            assert_eq!(
+                (student.run.budget, student.run.seed),
+                (teacher.run.budget, teacher.run.seed)
+            );
+            assert_eq!((d.run.params, d.run.tokens), (student.run.params, student.run.tokens));
+            let largest = runs
+                .iter()
+                .filter(|r| r.budget == student.run.budget && r.seed == student.run.seed)
+                .map(|r| r.params)
+                .fold(0.0, f64::max);
+            assert!(teacher.run.params == largest && student.run.params < largest);
+        }
+        // `best`: every run a student, reading the whole budget (itself first).
+        let best =
+            SweepSpec::parse(&format!("{text}teacher = \"best\"\nalpha = 0.3\n"), "g").unwrap();
+        let g = RunGraph::for_spec(&best, runs.clone()).unwrap();
+        let distill: Vec<&RunNode> =
+            g.nodes().iter().filter(|n| n.kind == RunKind::Distill).collect();
+        assert_eq!(distill.len(), 12);
+        assert!(
+            distill.iter().all(|d| d.after.len() == 3 && d.key().ends_with("-distill-best-a0.3"))
+        );
+        assert_eq!(distill[0].after[0], runs[0].key);
     }
 
     #[test]

@@ -31,7 +31,7 @@
 //! | `executor` | the [`Executor`] trait, [`Events`], [`SweepOutcome`] |
 //! | `local` | [`LocalExecutor`]: this machine's cores, resumable, kill -9 safe |
 //! | `record` | the store's bookkeeping shared by executors |
-//! | `trainer`, `pretrain`, `compress`, `finetune`, `stages` | the [`RunTrainer`] trait, the trainers of pretraining, compression and fine-tuning runs, and the dispatcher by kind |
+//! | `trainer`, `pretrain`, `compress`, `distill`, `finetune`, `stages` | the [`RunTrainer`] trait, the trainers of pretraining, compression, distillation and fine-tuning runs, and the dispatcher by kind |
 //! | `data`, `calibrate` | the sweep's dataset; time estimates from measured speed |
 //! | `analysis` | fit, held-out check, IsoFLOP profiles and frontier (isoflop-law's) |
 
@@ -39,6 +39,7 @@ pub mod analysis;
 pub mod calibrate;
 pub mod compress;
 pub mod data;
+pub mod distill;
 pub mod downstream_law;
 mod error;
 pub mod executor;
@@ -53,8 +54,9 @@ pub mod spec;
 pub mod stages;
 pub mod trainer;
 
-pub use analysis::{Analysis, AnalysisOptions, CompressionRow, analyse};
+pub use analysis::{Analysis, AnalysisOptions, CompressionRow, DistillRow, analyse};
 pub use compress::Compressor;
+pub use distill::Distiller;
 pub use error::{Error, Result};
 pub use executor::{Events, Executor, Silent, SweepOutcome};
 pub use finetune::Finetuner;
@@ -63,6 +65,6 @@ pub use layout::{LayoutOptions, SweepLayout, layout};
 pub use local::{LocalExecutor, LocalOptions};
 pub use plan::{PlannedRun, plan, short};
 pub use pretrain::Pretrainer;
-pub use spec::{CorpusSpec, Design, SweepSpec, TrainSpec};
+pub use spec::{CorpusSpec, Design, DistillSpec, SweepSpec, Teacher, TrainSpec};
 pub use stages::Stages;
 pub use trainer::{Job, Outcome, RunTrainer};

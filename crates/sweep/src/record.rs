@@ -10,9 +10,15 @@ use std::path::{Path, PathBuf};
 /// Spec keys whose change never refuses a rerun: they do not change what any stored run
 /// measured. `compress` is one: a compression run's key names its method and the options
 /// that change its result, so new methods or options add runs beside the stored ones (a
-/// finished sweep can be compressed later).
-pub const LAYOUT_KEYS: &[&str] =
-    &["description", "train.parallel_runs", "train.threads_per_run", "compress", "finetune"];
+/// finished sweep can be compressed later). `distill` and `finetune` likewise.
+pub const LAYOUT_KEYS: &[&str] = &[
+    "description",
+    "train.parallel_runs",
+    "train.threads_per_run",
+    "compress",
+    "finetune",
+    "distill",
+];
 
 /// The planned runs as the store records them. `config` of each is what the run is: its
 /// kind, its inputs, the spec's settings for it, and `train`, the configuration its trainer
@@ -41,10 +47,15 @@ pub fn new_runs(
                 "corpus": spec.corpus,
                 "flops_palm": r.flops_palm,
             });
-            if let RunKind::Compress(m) = node.kind {
-                config["method"] = m.name().into();
+            if let RunKind::Compress(v) = node.kind {
+                config["method"] = v.method.name().into();
                 config["options"] =
-                    serde_json::to_value(spec.compress.options(m)).expect("options serialise");
+                    serde_json::to_value(spec.compress.options(v)).expect("options serialise");
+            }
+            if let (RunKind::Distill, Some(d)) = (node.kind, &spec.distill) {
+                config["method"] = "distill".into();
+                config["teacher"] = d.teacher.name().into();
+                config["options"] = serde_json::to_value(d.options()).expect("options serialise");
             }
             if let RunKind::Finetune { task, method } = node.kind {
                 config["task"] = spec.finetune.tasks[task].clone().into();

@@ -57,6 +57,95 @@ pub struct SweepSpec {
     /// Fine-tunes of every pretrained run on labelled tasks (none by default).
     #[serde(default, skip_serializing_if = "FinetuneSpec::is_empty")]
     pub finetune: FinetuneSpec,
+    /// Distillation of each budget's teacher into the budget's other models (none without
+    /// the section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillSpec>,
+}
+
+/// The `[distill]` section: at each compute budget (and seed), the budget's teacher distilled
+/// into the shape of every other run of the budget, for that run's own tokens; the run itself
+/// is the from-scratch comparison (same shape, tokens, batches and schedule).
+///
+/// ```toml
+/// [distill]
+/// teacher = "largest"       # or "best": the budget's lowest-loss run
+/// temperature = 2           # default: the method's (2)
+/// alpha = 0.5               # weight of the next-token loss; default: the method's (0.5)
+/// eval_tokens = 65536       # per split, both students scored on the same windows
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillSpec {
+    /// Which run of a budget teaches the others.
+    #[serde(default)]
+    pub teacher: Teacher,
+    /// Soft-target temperature τ (default: isoflop-train's `DEFAULT_TEMPERATURE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Weight α of the next-token loss; the soft loss gets 1 − α (default: `DEFAULT_ALPHA`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
+    /// Validation tokens the distilled and scratch students are scored on (default: the
+    /// method's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_tokens: Option<u64>,
+}
+
+/// The teacher of a budget's students.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Teacher {
+    /// The budget's run with the most parameters (known when the sweep is planned).
+    #[default]
+    Largest,
+    /// The budget's run with the lowest validation loss, chosen once all of them finished.
+    /// Its own student is then itself: a born-again student (Furlanello et al. 2018) of the
+    /// same shape, which keeps the number of runs known when the sweep is planned.
+    Best,
+}
+
+impl Teacher {
+    /// Its name in the spec and in run keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Teacher::Largest => "largest",
+            Teacher::Best => "best",
+        }
+    }
+}
+
+impl DistillSpec {
+    /// The part of a distillation run's key after its student's: `distill-<teacher>` and the
+    /// options given here (`-t4`, `-a0.3`, `-e4096`), so changed options make new runs.
+    pub fn tag(&self) -> String {
+        let mut t = format!("distill-{}", self.teacher.name());
+        if let Some(x) = self.temperature {
+            t += &format!("-t{x}");
+        }
+        if let Some(a) = self.alpha {
+            t += &format!("-a{a}");
+        }
+        if let Some(n) = self.eval_tokens {
+            t += &format!("-e{n}");
+        }
+        t
+    }
+
+    /// The options of its distillations, before the student's shape, tokens and seed.
+    pub fn options(&self) -> CompressOptions {
+        let mut o = CompressOptions::new(Method::Distill);
+        if let Some(x) = self.temperature {
+            o.temperature = x;
+        }
+        if let Some(a) = self.alpha {
+            o.alpha = a;
+        }
+        if let Some(n) = self.eval_tokens {
+            o.eval_tokens = n;
+        }
+        o
+    }
 }
 
 /// The `[finetune]` section: every finished pretraining run fine-tuned on each task with
@@ -115,23 +204,92 @@ impl FinetuneSpec {
 /// [compress]
 /// methods = ["int8", "int4", "gptq-int4", "wanda"]
 /// sparsity = 0.5            # of the pruning methods (magnitude, wanda)
+/// # sparsity = [0.3, 0.5, 0.7]   # or several: one run per sparsity (loss against sparsity)
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompressSpec {
     /// The methods, by the names `isoflop compress --method` takes (`distill` needs a student
-    /// of its own and is not a sweep stage).
+    /// of its own shape and budget: the `[distill]` section).
     #[serde(default)]
     pub methods: Vec<Method>,
-    /// Target sparsity of the pruning methods (default: the method's, 0.5).
+    /// Target sparsity of the pruning methods, or several (default: the method's, 0.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sparsity: Option<f64>,
+    pub sparsity: Option<Sparsity>,
     /// Calibration tokens of GPTQ and Wanda (default: the method's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calib_tokens: Option<u64>,
     /// Tokens per split scored before and after (default: the method's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_tokens: Option<u64>,
+}
+
+/// `[compress] sparsity`: one target (`0.5`) or several (`[0.3, 0.5, 0.7]`, one run of each
+/// pruning method per value). One number serialises as one number, so specs written before
+/// lists were allowed keep their stored form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Sparsity {
+    /// One target.
+    One(f64),
+    /// Several targets, in the spec's order.
+    Many(Vec<f64>),
+}
+
+impl Sparsity {
+    /// The targets, in the spec's order.
+    pub fn values(&self) -> Vec<f64> {
+        match self {
+            Sparsity::One(s) => vec![*s],
+            Sparsity::Many(v) => v.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Sparsity {
+    // By hand rather than `untagged`, whose error ("did not match any variant") names neither
+    // what was given nor what is expected.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Sparsity;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sparsity (0.5) or a list of them ([0.3, 0.5, 0.7])")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Sparsity, E> {
+                Ok(Sparsity::One(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Sparsity, E> {
+                Ok(Sparsity::One(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Sparsity, E> {
+                Ok(Sparsity::One(v as f64))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Sparsity, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<f64>()? {
+                    v.push(s);
+                }
+                Ok(Sparsity::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One compression run of each pretrained model: a method and, for a pruning method whose
+/// sparsity the spec sets, which of the spec's sparsities (an index into
+/// [`CompressSpec::sparsities`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CompressVariant {
+    /// The method.
+    pub method: Method,
+    /// Index of its sparsity in `compress.sparsity`; None: the method's own (or it prunes
+    /// nothing, or its sparsity is fixed, as 2:4's is).
+    pub sparsity: Option<usize>,
 }
 
 impl CompressSpec {
@@ -143,19 +301,42 @@ impl CompressSpec {
             && self.eval_tokens.is_none()
     }
 
+    /// The sparsities given (empty: the methods' own).
+    pub fn sparsities(&self) -> Vec<f64> {
+        self.sparsity.as_ref().map(Sparsity::values).unwrap_or_default()
+    }
+
+    /// Whether `method` takes its sparsity from the spec (magnitude and Wanda; not 2:4, whose
+    /// sparsity is fixed at one half).
+    fn sets_sparsity(method: Method) -> bool {
+        method.prunes() && method != Method::TwoFour
+    }
+
+    /// Every compression of one model, in the spec's order: one per method, and one per
+    /// sparsity for the pruning methods that take it.
+    pub fn variants(&self) -> Vec<CompressVariant> {
+        let k = self.sparsities().len();
+        let mut out = Vec::new();
+        for &method in &self.methods {
+            if Self::sets_sparsity(method) && k > 0 {
+                out.extend((0..k).map(|i| CompressVariant { method, sparsity: Some(i) }));
+            } else {
+                out.push(CompressVariant { method, sparsity: None });
+            }
+        }
+        out
+    }
+
     /// The part of a compression run's key after its model's: the method (`2:4` as `2of4`,
     /// a file name), then each option given here that changes the method's result
     /// (`wanda-s0.3`, `gptq-int4-c8192`, `int8-e4096`), so changed options make new runs.
-    pub fn tag(&self, method: Method) -> String {
-        let mut t = method.name().replace(':', "of");
-        if let Some(s) = self.sparsity
-            && method.prunes()
-            && method != Method::TwoFour
-        {
+    pub fn tag(&self, v: CompressVariant) -> String {
+        let mut t = v.method.name().replace(':', "of");
+        if let Some(s) = self.sparsity_of(v) {
             t += &format!("-s{s}");
         }
         if let Some(n) = self.calib_tokens
-            && method.calibrates()
+            && v.method.calibrates()
         {
             t += &format!("-c{n}");
         }
@@ -165,13 +346,16 @@ impl CompressSpec {
         t
     }
 
-    /// The options of one method's compressions.
-    pub fn options(&self, method: Method) -> CompressOptions {
-        let mut o = CompressOptions::new(method);
-        if let Some(s) = self.sparsity
-            && method.prunes()
-            && method != Method::TwoFour
-        {
+    /// The sparsity the spec sets for a variant, if it sets one.
+    pub fn sparsity_of(&self, v: CompressVariant) -> Option<f64> {
+        let i = v.sparsity.filter(|_| Self::sets_sparsity(v.method))?;
+        self.sparsities().get(i).copied()
+    }
+
+    /// The options of one variant's compressions.
+    pub fn options(&self, v: CompressVariant) -> CompressOptions {
+        let mut o = CompressOptions::new(v.method);
+        if let Some(s) = self.sparsity_of(v) {
             o.sparsity = s;
         }
         if let Some(n) = self.calib_tokens {
@@ -447,20 +631,56 @@ impl SweepSpec {
             if *m == Method::Distill {
                 return Err(format!(
                     "compress.methods[{i}] = \"distill\": distillation trains a student of its \
-                     own shape and budget; run `isoflop compress --method distill` on a run"
+                     own shape and budget; use the [distill] section"
                 ));
             }
             if c.methods[..i].contains(m) {
                 return Err(format!("compress.methods[{i}] = \"{m}\" is listed twice"));
             }
         }
-        if let Some(s) = c.sparsity
-            && !(s > 0.0 && s < 1.0)
-        {
-            return Err(format!("compress.sparsity = {s}: must lie strictly between 0 and 1"));
+        match &c.sparsity {
+            Some(Sparsity::One(s)) if !(*s > 0.0 && *s < 1.0) => {
+                return Err(format!("compress.sparsity = {s}: must lie strictly between 0 and 1"));
+            }
+            Some(Sparsity::Many(v)) if v.is_empty() => {
+                return Err("compress.sparsity = []: give at least one sparsity".into());
+            }
+            Some(Sparsity::Many(v)) => {
+                for (i, s) in v.iter().enumerate() {
+                    if !(*s > 0.0 && *s < 1.0) {
+                        return Err(format!(
+                            "compress.sparsity[{i}] = {s}: must lie strictly between 0 and 1"
+                        ));
+                    }
+                    if v[..i].contains(s) {
+                        return Err(format!("compress.sparsity[{i}] = {s} is listed twice"));
+                    }
+                }
+            }
+            _ => {}
         }
         if c.calib_tokens == Some(0) || c.eval_tokens == Some(0) {
             return Err("compress.calib_tokens and compress.eval_tokens must be positive".into());
+        }
+        if let Some(d) = &self.distill {
+            if !matches!(self.design, Design::Isoflop { .. }) {
+                return Err("[distill] teaches the runs of one compute budget with the budget's \
+                            teacher: it needs design.kind = \"isoflop\""
+                    .into());
+            }
+            if let Some(x) = d.temperature
+                && !(x.is_finite() && x > 0.0)
+            {
+                return Err(format!("distill.temperature = {x}: must be positive and finite"));
+            }
+            if let Some(a) = d.alpha
+                && !(0.0..=1.0).contains(&a)
+            {
+                return Err(format!("distill.alpha = {a}: must lie in [0, 1]"));
+            }
+            if d.eval_tokens == Some(0) {
+                return Err("distill.eval_tokens must be positive".into());
+            }
         }
         let ft = &self.finetune;
         if ft.tasks.is_empty() != ft.methods.is_empty() {
@@ -524,6 +744,102 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(g.design, Design::Grid { .. }));
+    }
+
+    fn with_compress(section: &str) -> std::result::Result<SweepSpec, String> {
+        let text = format!(
+            "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12]\nsizes = 3\n\
+             [compress]\n{section}\n"
+        );
+        SweepSpec::parse(&text, "c.toml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sparsity_is_one_number_or_a_list() {
+        // One number: the runs and their tags as before lists were allowed, and it stores as
+        // one number.
+        let one =
+            with_compress("methods = [\"wanda\", \"2:4\", \"int8\"]\nsparsity = 0.3").unwrap();
+        let c = &one.compress;
+        assert_eq!(c.sparsity, Some(Sparsity::One(0.3)));
+        let tags: Vec<String> = c.variants().into_iter().map(|v| c.tag(v)).collect();
+        assert_eq!(tags, ["wanda-s0.3", "2of4", "int8"]);
+        assert_eq!(serde_json::to_value(c).unwrap()["sparsity"], 0.3);
+        // A list: one run per sparsity for each method that takes one; 2:4's is fixed.
+        let many = with_compress(
+            "methods = [\"magnitude\", \"2:4\", \"wanda\"]\nsparsity = [0.3, 0.5, 0.7]",
+        )
+        .unwrap();
+        let c = &many.compress;
+        let tags: Vec<String> = c.variants().into_iter().map(|v| c.tag(v)).collect();
+        assert_eq!(
+            tags,
+            [
+                "magnitude-s0.3",
+                "magnitude-s0.5",
+                "magnitude-s0.7",
+                "2of4",
+                "wanda-s0.3",
+                "wanda-s0.5",
+                "wanda-s0.7"
+            ]
+        );
+        let opts: Vec<f64> = c.variants().into_iter().map(|v| c.options(v).sparsity).collect();
+        assert_eq!(opts, [0.3, 0.5, 0.7, 0.5, 0.3, 0.5, 0.7]);
+    }
+
+    #[test]
+    fn bad_sparsities_name_their_position() {
+        for (section, want) in [
+            ("sparsity = 1.5", "compress.sparsity = 1.5: must lie strictly between 0 and 1"),
+            ("sparsity = 0", "compress.sparsity = 0: must lie strictly between 0 and 1"),
+            (
+                "sparsity = [0.3, 1.0]",
+                "compress.sparsity[1] = 1: must lie strictly between 0 and 1",
+            ),
+            ("sparsity = [-0.1]", "compress.sparsity[0] = -0.1: must lie strictly between 0 and 1"),
+            ("sparsity = [0.3, 0.5, 0.3]", "compress.sparsity[2] = 0.3 is listed twice"),
+            ("sparsity = []", "compress.sparsity = []: give at least one sparsity"),
+            ("sparsity = \"half\"", "a sparsity (0.5) or a list of them"),
+            ("sparsity = [\"half\"]", "invalid type"),
+        ] {
+            let e = with_compress(&format!("methods = [\"wanda\"]\n{section}")).unwrap_err();
+            assert!(e.contains("c.toml") && e.contains(want), "{section}: {e}");
+        }
+    }
+
+    #[test]
+    fn distill_section_defaults_and_errors() {
+        let base = "name = \"q\"\n[design]\nkind = \"isoflop\"\nbudgets = [1e12]\nsizes = 3\n";
+        let none = SweepSpec::parse(base, "d.toml").unwrap();
+        assert_eq!(none.distill, None);
+        assert!(serde_json::to_value(&none).unwrap().get("distill").is_none());
+        let d = SweepSpec::parse(&format!("{base}[distill]\n"), "d.toml").unwrap().distill.unwrap();
+        assert_eq!((d.teacher, d.tag()), (Teacher::Largest, "distill-largest".to_string()));
+        let o = d.options();
+        assert_eq!((o.temperature, o.alpha), (2.0, 0.5));
+        let d = SweepSpec::parse(
+            &format!("{base}[distill]\nteacher = \"best\"\ntemperature = 4\neval_tokens = 4096\n"),
+            "d.toml",
+        )
+        .unwrap()
+        .distill
+        .unwrap();
+        assert_eq!(d.tag(), "distill-best-t4-e4096");
+        assert_eq!(d.options().temperature, 4.0);
+        for (section, want) in [
+            ("temperature = 0", "distill.temperature = 0: must be positive"),
+            ("alpha = 1.5", "distill.alpha = 1.5: must lie in [0, 1]"),
+            ("teacher = \"tallest\"", "unknown variant `tallest`"),
+            ("eval_tokens = 0", "distill.eval_tokens must be positive"),
+        ] {
+            let e =
+                SweepSpec::parse(&format!("{base}[distill]\n{section}\n"), "d.toml").unwrap_err();
+            assert!(e.to_string().contains(want), "{section}: {e}");
+        }
+        let grid = "name = \"g\"\n[design]\nkind = \"grid\"\nparams = [1e5]\ntokens_per_param = [5]\n[distill]\n";
+        let e = SweepSpec::parse(grid, "g.toml").unwrap_err().to_string();
+        assert!(e.contains("[distill]") && e.contains("design.kind = \"isoflop\""), "{e}");
     }
 
     #[test]

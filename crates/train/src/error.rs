@@ -65,6 +65,10 @@ pub enum Error {
     /// A compression that cannot be done as asked (a bad method, scheme or sparsity).
     #[error("compression: {0}")]
     InvalidCompress(String),
+    /// Stopped on request (its stop flag) before the end, with nothing written; what was
+    /// stopped.
+    #[error("stopped on request: {0}")]
+    Stopped(String),
     /// A run whose model, optimizer state and activations would not fit in the memory the
     /// machine has available: refused before anything is allocated.
     #[error(

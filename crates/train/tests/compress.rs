@@ -6,7 +6,7 @@
 use isoflop_train::compress::pack::{Stored, load};
 use isoflop_train::compress::pipeline::Source;
 use isoflop_train::compress::{
-    CompressOptions, Method, compress, is_compressed_weight, load_weights,
+    CompressOptions, Method, compress, distill_beside, is_compressed_weight, load_weights,
 };
 use isoflop_train::{
     Corpus, Dataset, Document, Engine, GptConfig, KernelEngine, TokenizerKind, TrainConfig, train,
@@ -200,6 +200,48 @@ fn distillation_trains_a_student_beside_a_scratch_one() {
             .to_string()
             .contains("context")
     );
+}
+
+#[test]
+fn distillation_beside_a_given_scratch_model_trains_the_same_student() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, model) = trained(tmp.path());
+    let (_, weights) = load_weights(&tmp.path().join("run")).unwrap();
+    let src = Source { model, weights, label: "teacher".into() };
+    let student = GptConfig::new(1, 16, 1, 256, 32).unwrap();
+    let o = CompressOptions { student: Some(student), tokens: Some(8192), ..opts(Method::Distill) };
+    let alone = compress(&src, &data, &o, &tmp.path().join("a.safetensors"), &mut |_| {}).unwrap();
+    // The scratch model given: here an untrained one of the student's shape, scored as given.
+    let untrained = KernelEngine::new(student, 3, 1).unwrap().weights().unwrap();
+    let scratch = Source { model: student, weights: untrained, label: "run-7".into() };
+    let cfg = TrainConfig::new(student, 8192).unwrap();
+    let out = tmp.path().join("b.safetensors");
+    let go = AtomicBool::new(false);
+    let beside = distill_beside(&src, &scratch, &cfg, &data, &o, &out, &go, &mut |_| {}).unwrap();
+    // The same settings (the defaults, seed 0) train the same distilled student, bit for bit.
+    assert_eq!(beside.loss, alone.loss);
+    let s = beside.scratch.as_ref().unwrap();
+    assert_eq!((s.source.as_deref(), s.train_seconds), (Some("run-7"), 0.0));
+    // Untrained: about ln 256 = 5.55 nats, far above the trained students.
+    assert!(s.loss > 5.0 && s.loss > beside.loss + 1.0, "{} vs {}", s.loss, beside.loss);
+    // The options' student and tokens must be the config's.
+    let other = TrainConfig::new(student, 4096).unwrap();
+    let e = distill_beside(&src, &scratch, &other, &data, &o, &out, &go, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("run-7"), "{e}");
+    // A stop flag set ends it before the first step, writing nothing.
+    let stopped = tmp.path().join("c.safetensors");
+    let e = distill_beside(
+        &src,
+        &scratch,
+        &cfg,
+        &data,
+        &o,
+        &stopped,
+        &AtomicBool::new(true),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, isoflop_train::Error::Stopped(_)) && !stopped.exists(), "{e}");
 }
 
 #[test]

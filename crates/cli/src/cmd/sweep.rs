@@ -9,6 +9,7 @@ use crate::format::fmt_duration;
 use crate::output::print_json;
 use crate::sweep::run::{self, RunSettings};
 use anyhow::Result;
+use isoflop_sweep::graph::distill_inputs;
 use isoflop_sweep::{PlannedRun, SweepLayout, SweepSpec, calibrate, layout, plan, short};
 use isoflop_train::Device;
 use std::path::PathBuf;
@@ -152,8 +153,9 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         calibrate::makespan(&jobs, opts.cores, max_parallel)
     });
     let total_flops: f64 = runs.iter().map(|r| r.flops).sum();
-    let compress_runs = runs.len() * spec.compress.methods.len();
+    let compress_runs = runs.len() * spec.compress.variants().len();
     let finetune_runs = runs.len() * spec.finetune.tasks.len() * spec.finetune.methods.len();
+    let distill_runs = spec.distill.as_ref().map_or(0, |d| distill_inputs(d.teacher, &runs).len());
     let total_palm: f64 = runs.iter().map(|r| r.flops_palm).sum();
     if json {
         let rows: Vec<serde_json::Value> = runs
@@ -177,6 +179,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "estimated_wall_seconds": wall,
             "compress_runs": compress_runs,
             "finetune_runs": finetune_runs,
+            "distill_runs": distill_runs,
         }));
     }
     print_plan(&spec, &runs, &threads, estimates.as_deref());
@@ -190,11 +193,27 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         opts.cores
     );
     if compress_runs > 0 {
-        let methods: Vec<&str> = spec.compress.methods.iter().map(|m| m.name()).collect();
+        let c = &spec.compress;
+        let several = c.sparsities().len() > 1;
+        let methods: Vec<String> = c
+            .variants()
+            .into_iter()
+            .map(|v| match c.sparsity_of(v).filter(|_| several) {
+                Some(s) => format!("{} s{s}", v.method),
+                None => v.method.name().to_string(),
+            })
+            .collect();
         println!(
             "+ {compress_runs} compression runs ({} of each model, after it finishes; not in the \
              time estimate)",
             methods.join(", ")
+        );
+    }
+    if let Some(d) = spec.distill.as_ref().filter(|_| distill_runs > 0) {
+        println!(
+            "+ {distill_runs} distillation runs (each budget's {} run teaching its other models, \
+             after they finish; not in the time estimate)",
+            d.teacher.name()
         );
     }
     if finetune_runs > 0 {

@@ -6,8 +6,8 @@ use crate::args::Layout;
 use crate::sweep::progress::Progress;
 use anyhow::{Context, Result};
 use isoflop_sweep::{
-    Compressor, Executor, Finetuner, LocalExecutor, LocalOptions, Pretrainer, RunGraph, Stages,
-    SweepOutcome, SweepSpec, data, layout, plan,
+    Compressor, Distiller, Executor, Finetuner, LocalExecutor, LocalOptions, Pretrainer, RunGraph,
+    Stages, SweepOutcome, SweepSpec, data, layout, plan,
 };
 use isoflop_train::{Device, EngineKind};
 use std::path::PathBuf;
@@ -103,7 +103,8 @@ pub fn train(spec: &SweepSpec, a: &RunSettings) -> Result<SweepOutcome> {
     let dataset = Arc::new(dataset);
     let trainer = Arc::new(Stages {
         pretrain: Pretrainer::new(spec, dataset.clone(), &layout.threads)?,
-        compress: Compressor::new(spec, dataset),
+        compress: Compressor::new(spec, dataset.clone()),
+        distill: Distiller::new(spec, dataset),
         finetune: match spec.finetune.tasks.is_empty() {
             true => None,
             false => Some(Finetuner::new(spec, &data::cache_dir(), &mut say)?),

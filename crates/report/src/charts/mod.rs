@@ -2,6 +2,7 @@
 
 pub(crate) mod compression;
 pub(crate) mod compute;
+pub(crate) mod distill;
 pub(crate) mod downstream;
 pub(crate) mod downstream_law;
 pub(crate) mod isoflop;
@@ -9,3 +10,4 @@ pub(crate) mod law;
 pub(crate) mod optimal;
 pub(crate) mod packed;
 pub(crate) mod residuals;
+pub(crate) mod sparsity;

@@ -45,4 +45,6 @@ pub mod scaling;
 pub mod wanda;
 
 pub use pack::{COMPRESSED_FILE, CompressedModel, load_weights};
-pub use pipeline::{CompressOptions, CompressReport, Method, compress, is_compressed_weight};
+pub use pipeline::{
+    CompressOptions, CompressReport, Method, compress, distill_beside, is_compressed_weight,
+};

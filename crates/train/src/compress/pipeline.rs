@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Default calibration tokens: 128 windows of 128 tokens (GPTQ and Wanda use 128 windows, of
@@ -299,8 +300,12 @@ pub struct ScratchStudent {
     pub loss: f64,
     /// OOD loss.
     pub ood_loss: Option<f64>,
-    /// Seconds of training.
+    /// Seconds of training (0 when it was trained elsewhere: `source`).
     pub train_seconds: f64,
+    /// The run it was trained by, when not trained beside the distilled student here (a
+    /// sweep's own pretraining run of the student's shape and tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What a compression measured; `compress --json` prints it.
@@ -417,6 +422,27 @@ pub fn compress(
     out: &Path,
     say: &mut dyn FnMut(String),
 ) -> Result<CompressReport> {
+    run(source, data, opts, out, None, say)
+}
+
+/// A distillation's scratch student given rather than trained, the config it was trained
+/// by, and the flag that stops the distilled student's training.
+#[derive(Clone, Copy)]
+struct Beside<'a> {
+    scratch: &'a Source,
+    cfg: &'a crate::TrainConfig,
+    stop: &'a AtomicBool,
+}
+
+/// [`compress`], with a distillation's scratch student given (`beside`) rather than trained.
+fn run(
+    source: &Source,
+    data: &Dataset,
+    opts: &CompressOptions,
+    out: &Path,
+    beside: Option<Beside<'_>>,
+    say: &mut dyn FnMut(String),
+) -> Result<CompressReport> {
     let started = Instant::now();
     opts.validate(&source.model)?;
     let model = source.model;
@@ -448,6 +474,7 @@ pub fn compress(
             engine,
             (loss_original, ood_original),
             started,
+            beside,
             say,
         );
     }
@@ -693,26 +720,29 @@ fn recover(
     Ok(())
 }
 
-/// Trains a student of `opts.student` for `opts.tokens`, on the teacher's soft targets or
-/// (`teacher` None) from scratch; returns its engine and training seconds.
+/// Trains a student as `cfg` says (its shape, tokens, seed, batch and schedule), on the
+/// teacher's soft targets or (`teacher` None) from scratch; returns its engine and training
+/// seconds. A set `stop` ends it between steps with [`Error::Stopped`].
 fn train_student(
     data: &Dataset,
     opts: &CompressOptions,
+    cfg: &crate::TrainConfig,
     mut teacher: Option<&mut KernelEngine>,
     threads: usize,
+    stop: Option<&AtomicBool>,
     say: &mut dyn FnMut(String),
 ) -> Result<(KernelEngine, f64)> {
-    let student = opts.student.expect("validated");
-    let tokens = opts.tokens.expect("validated");
-    let cfg = crate::TrainConfig::new(student, tokens)?;
     let (rows, seq, steps) = (cfg.rows(), cfg.seq, cfg.steps());
     let schedule = cfg.schedule();
-    let mut engine = KernelEngine::new(student, opts.seed, threads)?;
+    let mut engine = KernelEngine::new(cfg.model, cfg.seed, threads)?;
     let t = Instant::now();
     let label = if teacher.is_some() { "distilled" } else { "scratch" };
     for step in 0..steps {
+        if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(Error::Stopped(format!("{label} student at step {step} of {steps}")));
+        }
         // The trainer's data order: ChaCha8(seed) on stream `step`, for both students.
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         rng.set_stream(step);
         let (x, y) = sample(&data.train, &mut rng, rows, seq);
         match teacher.as_deref_mut() {
@@ -740,6 +770,38 @@ fn train_student(
     Ok((engine, t.elapsed().as_secs_f64()))
 }
 
+/// Distils `teacher` into the shape of `scratch`, a model of that shape already trained
+/// from scratch as `cfg` says (a sweep's own pretraining run), instead of training a second
+/// student here: the distilled student is trained as `cfg` says too (shape, tokens, seed, so
+/// its initial weights and batches, batch size and schedule), and both are scored on the same
+/// windows. `opts` gives the temperature, α, evaluation tokens and threads; its student and
+/// tokens must be `cfg`'s. The report's `scratch` names `scratch.label`. A set `stop` ends the
+/// training between steps with [`Error::Stopped`], nothing written.
+#[allow(clippy::too_many_arguments)]
+pub fn distill_beside(
+    teacher: &Source,
+    scratch: &Source,
+    cfg: &crate::TrainConfig,
+    data: &Dataset,
+    opts: &CompressOptions,
+    out: &Path,
+    stop: &AtomicBool,
+    say: &mut dyn FnMut(String),
+) -> Result<CompressReport> {
+    if opts.method != Method::Distill
+        || opts.student != Some(cfg.model)
+        || opts.tokens != Some(cfg.tokens)
+        || scratch.model != cfg.model
+    {
+        return Err(Error::InvalidCompress(format!(
+            "distilling beside {}: the options' student and tokens and the scratch model's \
+             shape must be its training config's ({:?}, {} tokens)",
+            scratch.label, cfg.model, cfg.tokens
+        )));
+    }
+    run(teacher, data, opts, out, Some(Beside { scratch, cfg, stop }), say)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn distill_run(
     source: &Source,
@@ -749,13 +811,33 @@ fn distill_run(
     mut teacher: KernelEngine,
     (loss_original, ood_original): (f64, Option<f64>),
     started: Instant,
+    beside: Option<Beside<'_>>,
     say: &mut dyn FnMut(String),
 ) -> Result<CompressReport> {
     let threads = crate::resolve_threads("threads", opts.threads)?;
     let student = opts.student.expect("validated");
+    let own;
+    let cfg = match beside {
+        Some(b) => b.cfg,
+        None => {
+            let mut c = crate::TrainConfig::new(student, opts.tokens.expect("validated"))?;
+            c.seed = opts.seed;
+            own = c;
+            &own
+        }
+    };
     let (mut distilled, distill_secs) =
-        train_student(data, opts, Some(&mut teacher), threads, say)?;
-    let (mut scratch, scratch_secs) = train_student(data, opts, None, threads, say)?;
+        train_student(data, opts, cfg, Some(&mut teacher), threads, beside.map(|b| b.stop), say)?;
+    let (mut scratch, scratch_secs, scratch_source) = match beside {
+        Some(b) => {
+            let s = b.scratch;
+            (engine_with(s.model, &s.weights, threads)?, 0.0, Some(s.label.clone()))
+        }
+        None => {
+            let (e, secs) = train_student(data, opts, cfg, None, threads, None, say)?;
+            (e, secs, None)
+        }
+    };
     let weights = distilled.weights()?;
     let info = serde_json::json!({"method": "distill", "source": source.label, "options": opts});
     let packed = CompressedModel {
@@ -806,6 +888,7 @@ fn distill_run(
             loss: s_loss,
             ood_loss: s_ood,
             train_seconds: scratch_secs,
+            source: scratch_source,
         }),
         path: out.to_path_buf(),
     })
