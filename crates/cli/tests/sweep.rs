@@ -285,6 +285,21 @@ fn finetune_runs_follow_their_models_and_report_accuracy() {
         assert_eq!(report["task"], "reviews");
         assert_eq!(t["config"]["method"], report["method"]);
     }
+    // `sweep plan` times the fine-tunes from the same calibration as the pretraining runs.
+    let plan = json_of(&isoflop_in(dir, &["--json", "sweep", "plan", "s.toml"]));
+    assert_eq!(plan["finetune_runs"].as_u64(), Some(4), "{plan}");
+    let ft = plan["finetune_seconds"].as_f64().expect("fine-tunes timed");
+    let pre: f64 = plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["estimated_seconds"].as_f64().unwrap())
+        .sum();
+    assert!(
+        ft > 0.0 && plan["estimated_wall_seconds"].as_f64().unwrap() >= pre.max(ft) / 2.0,
+        "{plan}"
+    );
+    assert!(plan["compress_seconds"].is_null() && plan["distill_seconds"].is_null(), "{plan}");
     // The report draws accuracy against N; the law's points are the pretraining runs.
     ok(&isoflop_in(dir, &["report", "--db", "r.db", "-o", "rep/r.html", "--bootstrap", "0"]));
     let html = std::fs::read_to_string(dir.join("rep/r.html")).unwrap();

@@ -51,6 +51,7 @@ pub mod plan;
 pub mod pretrain;
 pub mod record;
 pub mod spec;
+pub mod stage_cost;
 pub mod stages;
 pub mod trainer;
 

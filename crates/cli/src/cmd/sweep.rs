@@ -10,6 +10,7 @@ use crate::output::print_json;
 use crate::sweep::run::{self, RunSettings};
 use anyhow::Result;
 use isoflop_sweep::graph::distill_inputs;
+use isoflop_sweep::stage_cost::{StageCosts, stage_costs};
 use isoflop_sweep::{PlannedRun, SweepLayout, SweepSpec, calibrate, layout, plan, short};
 use isoflop_train::Device;
 use std::path::PathBuf;
@@ -148,10 +149,29 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         };
         Some(calibrate::estimate(t.engine, &runs, &threads, eval)?)
     };
+    // The later stages, priced from the same speeds; they start as their models finish, so
+    // the schedule queues them after the pretraining runs.
+    let stages =
+        estimates.as_ref().map(|e| stage_costs(&spec, &runs, e, &isoflop_sweep::data::cache_dir()));
     let wall = estimates.as_ref().map(|e| {
-        let jobs: Vec<(f64, usize)> = e.iter().map(|r| (r.seconds, r.threads)).collect();
+        let mut jobs: Vec<(f64, usize)> = e.iter().map(|r| (r.seconds, r.threads)).collect();
+        jobs.extend(stages.iter().flat_map(StageCosts::jobs));
         calibrate::makespan(&jobs, opts.cores, max_parallel)
     });
+    let seconds = |f: fn(&StageCosts) -> &Vec<(f64, usize)>| {
+        stages
+            .as_ref()
+            .filter(|s| !f(s).is_empty())
+            .map(|s| f(s).iter().map(|j| j.0).fold(0.0, |a, b| a + b))
+    };
+    let (compress_s, finetune_s, distill_s) =
+        (seconds(|s| &s.compress), seconds(|s| &s.finetune), seconds(|s| &s.distill));
+    let timed = |n: usize, secs: Option<f64>, what: &str| match secs {
+        Some(t) if n > 0 && !(what == "finetune" && finetune_untimed(&stages)) => {
+            format!("{} of run time", fmt_duration(t))
+        }
+        _ => "not in the time estimate".to_string(),
+    };
     let total_flops: f64 = runs.iter().map(|r| r.flops).sum();
     let compress_runs = runs.len() * spec.compress.variants().len();
     let finetune_runs = runs.len() * spec.finetune.tasks.len() * spec.finetune.methods.len();
@@ -180,6 +200,9 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "compress_runs": compress_runs,
             "finetune_runs": finetune_runs,
             "distill_runs": distill_runs,
+            "compress_seconds": compress_s,
+            "finetune_seconds": finetune_s.filter(|_| !finetune_untimed(&stages)),
+            "distill_seconds": distill_s,
         }));
     }
     print_plan(&spec, &runs, &threads, estimates.as_deref());
@@ -204,25 +227,30 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             })
             .collect();
         println!(
-            "+ {compress_runs} compression runs ({} of each model, after it finishes; not in the \
-             time estimate)",
-            methods.join(", ")
+            "+ {compress_runs} compression runs ({} of each model, after it finishes; {})",
+            methods.join(", "),
+            timed(compress_runs, compress_s, "compress")
         );
     }
     if let Some(d) = spec.distill.as_ref().filter(|_| distill_runs > 0) {
         println!(
             "+ {distill_runs} distillation runs (each budget's {} run teaching its other models, \
-             after they finish; not in the time estimate)",
-            d.teacher.name()
+             after they finish; {})",
+            d.teacher.name(),
+            timed(distill_runs, distill_s, "distill")
         );
     }
     if finetune_runs > 0 {
         println!(
             "+ {finetune_runs} fine-tune runs ({} task(s) × {} method(s) of each model, after it \
-             finishes; not in the time estimate)",
+             finishes; {}, at most: early stopping shortens them)",
             spec.finetune.tasks.len(),
-            spec.finetune.methods.len()
+            spec.finetune.methods.len(),
+            timed(finetune_runs, finetune_s, "finetune")
         );
+    }
+    for n in stages.iter().flat_map(|s| &s.notes) {
+        println!("  note: {n}");
     }
     if let Some(w) = wall {
         println!(
@@ -232,6 +260,11 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether some task could not be priced (then the fine-tunes' total would mislead).
+fn finetune_untimed(stages: &Option<StageCosts>) -> bool {
+    stages.as_ref().is_some_and(|s| !s.notes.is_empty())
 }
 
 fn print_plan(
