@@ -85,6 +85,9 @@ pub struct DownstreamLawSeries {
     pub held: Vec<[f64; 2]>,
     /// The fitted sigmoid, `[loss, accuracy]`, ascending loss.
     pub curve: Vec<[f64; 2]>,
+    /// Its bootstrap 95% band, `[loss, low, high]`, ascending loss (empty without a bootstrap).
+    #[serde(default)]
+    pub band: Vec<[f64; 3]>,
     /// Mean |predicted − actual| accuracy of the held-out fine-tunes, predicted from N and D.
     pub held_out_error: Option<f64>,
 }

@@ -231,6 +231,10 @@ fn downstream_charts_draw_accuracy_by_size_and_the_law_through_loss() {
         points: models[..4].iter().map(|&(_, l)| [l, acc(l)]).collect(),
         held: models[4..].iter().map(|&(_, l)| [l, acc(l) - 0.01]).collect(),
         curve: (0..=40).map(|i| 2.4 + 1.4 * i as f64 / 40.0).map(|l| [l, acc(l)]).collect(),
+        band: (0..=40)
+            .map(|i| 2.4 + 1.4 * i as f64 / 40.0)
+            .map(|l| [l, acc(l) - 0.01, acc(l) + 0.01])
+            .collect(),
         held_out_error: Some(0.012),
     });
     let dir = tempfile::tempdir().unwrap();
@@ -242,4 +246,5 @@ fn downstream_charts_draw_accuracy_by_size_and_the_law_through_loss() {
     // Four fitted and two held-out fine-tunes, and the held-out error in the legend.
     assert_eq!(fig.matches("<circle").count(), 6, "{fig}");
     assert!(fig.contains("held out: 1.2 points off"), "{fig}");
+    assert!(fig.contains("<polygon"), "the band is drawn: {fig}");
 }

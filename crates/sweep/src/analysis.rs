@@ -130,6 +130,25 @@ pub struct DownstreamRow {
     pub majority_accuracy: Option<f64>,
     /// The naive Bayes baseline's test accuracy.
     pub baseline_accuracy: Option<f64>,
+    /// Trainable parameters over all parameters of the fine-tuned model.
+    pub trainable_fraction: Option<f64>,
+    /// Test precision, recall and F1 of each class.
+    pub per_class: Vec<ClassScore>,
+}
+
+/// One class's test figures in a fine-tune's report.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ClassScore {
+    /// The label.
+    pub label: String,
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+    /// Test examples of the class.
+    pub support: usize,
 }
 
 /// One method's loss delta against N: Δ = a·N^(−b) over the positive deltas (the format
@@ -575,6 +594,35 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
             ),
         ));
     }
+    // The largest model of each task and method: the per-class figures and what it trained.
+    let mut pairs: Vec<(&str, &str)> =
+        downstream.iter().map(|r| (r.task.as_str(), r.method.as_str())).collect();
+    pairs.dedup();
+    for (task, method) in pairs {
+        let Some(big) = downstream
+            .iter()
+            .filter(|r| r.task == task && r.method == method)
+            .max_by(|a, b| a.params.total_cmp(&b.params))
+        else {
+            continue;
+        };
+        let classes: Vec<String> = big
+            .per_class
+            .iter()
+            .map(|c| format!("{} P {:.3} R {:.3} F1 {:.3}", c.label, c.precision, c.recall, c.f1))
+            .collect();
+        summary.push((
+            format!("{task} · {method}, largest model"),
+            format!(
+                "N = {}: accuracy {:.3}, macro-F1 {}, {} of its parameters trained; {}",
+                short(big.params),
+                big.accuracy,
+                big.macro_f1.map_or("–".into(), |f| format!("{f:.3}")),
+                big.trainable_fraction.map_or("–".into(), |f| format!("{:.1}%", 100.0 * f)),
+                classes.join("; ")
+            ),
+        ));
+    }
     for l in &downstream_laws {
         let p = &l.law.metric_fit.params;
         let check = l
@@ -614,10 +662,16 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
             let (lo, hi) =
                 all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
             let pad = 0.15 * (hi - lo).max(1e-3);
-            let curve = (0..=60)
-                .map(|i| {
-                    let x = lo - pad + (hi - lo + 2.0 * pad) * i as f64 / 60.0;
-                    [x, l.law.metric_at_loss(x)]
+            let xs: Vec<f64> =
+                (0..=60).map(|i| lo - pad + (hi - lo + 2.0 * pad) * i as f64 / 60.0).collect();
+            let curve = xs.iter().map(|&x| [x, l.law.metric_at_loss(x)]).collect();
+            // Step 2's bootstrap band: where the sigmoid lies, at each loss.
+            let band = xs
+                .iter()
+                .filter_map(|&x| {
+                    let o = Observation::new(1.0, 1.0, x);
+                    let [a, b] = l.law.metric_fit.predict_interval_obs(&o)?;
+                    Some([x, a, b])
                 })
                 .collect();
             DownstreamLawSeries {
@@ -625,6 +679,7 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
                 points,
                 held,
                 curve,
+                band,
                 held_out_error: l.held_out_error,
             }
         })
@@ -706,6 +761,8 @@ pub fn downstream_rows(runs: &[Run]) -> Vec<DownstreamRow> {
                 macro_f1: report["macro_f1"].as_f64(),
                 majority_accuracy: report["majority_accuracy"].as_f64(),
                 baseline_accuracy: report["baseline_accuracy"].as_f64(),
+                trainable_fraction: report["trainable_fraction"].as_f64(),
+                per_class: serde_json::from_value(report["per_class"].clone()).unwrap_or_default(),
             })
         })
         .collect();

@@ -180,6 +180,8 @@ mod tests {
                 macro_f1: None,
                 majority_accuracy: Some(0.5),
                 baseline_accuracy: None,
+                trainable_fraction: Some(1.0),
+                per_class: vec![],
             });
         }
         let opts = FitOptions { bootstrap: 8, grid_stride: 5, ..FitOptions::default() };

@@ -54,6 +54,15 @@ impl Plot for DownstreamLaw<'_> {
             let colour = category(i);
             let curve: Vec<(f64, f64)> =
                 s.curve.iter().filter(|p| x.contains(&p[0])).map(|p| (p[0], p[1])).collect();
+            let band: Vec<&[f64; 3]> = s.band.iter().filter(|p| x.contains(&p[0])).collect();
+            if band.len() >= 2 {
+                let outline: Vec<(f64, f64)> = band
+                    .iter()
+                    .map(|p| (p[0], p[2]))
+                    .chain(band.iter().rev().map(|p| (p[0], p[1])))
+                    .collect();
+                chart.draw_series(std::iter::once(Polygon::new(outline, colour.mix(0.15))))?;
+            }
             let label = match s.held_out_error {
                 Some(e) => format!("{} (held out: {:.1} points off)", s.label, 100.0 * e),
                 None => s.label.clone(),
