@@ -163,8 +163,10 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         let hi = deltas.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         // Does the cost shrink with size? The power law in N over the positive deltas.
         let law = cf.fit.as_ref().map_or(String::new(), |f| {
-            let iv = f.b_interval.map_or(String::new(), |(l, h)| format!(" [{l:.2}, {h:.2}]"));
-            format!("; delta ∝ N^-{:.2}{iv} (R² {:.2}, {} positive)", f.b, f.r2, f.points)
+            // The exponent of N is −b: its interval is b's, negated and swapped.
+            let iv =
+                f.b_interval.map_or(String::new(), |(l, h)| format!(" [{:.2}, {:.2}]", -h, -l));
+            format!("; delta ∝ N^{:.2}{iv} (R² {:.2}, {} positive)", -f.b, f.r2, f.points)
         });
         println!(
             "  compress    {:<10} loss {lo:+.4} to {hi:+.4} over {} models{law}",

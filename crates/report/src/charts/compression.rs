@@ -48,7 +48,8 @@ impl Plot for Compression<'_> {
                 s.points.iter().filter(|p| p[1] > 0.0).map(|p| (p[0], p[1])).collect();
             let hidden = s.points.len() - shown.len();
             let mut label = match s.fit {
-                Some([a, b]) => format!("{}: Δ = {}·N^-{b:.2}", s.method, fmt_sci(a)),
+                // Δ = a·N^(−b): a negative b (a cost that grows with size) prints as N^0.12.
+                Some([a, b]) => format!("{}: Δ = {}·N^{:.2}", s.method, fmt_sci(a), -b),
                 None => s.method.clone(),
             };
             if hidden > 0 {
