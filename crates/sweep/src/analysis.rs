@@ -636,11 +636,18 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
                 )
             })
             .unwrap_or_default();
+        let flat = match (l.trend, l.law.metric_fit.intervals.get("k")) {
+            (Some(false), Some([lo, hi])) => format!(
+                "; no trend shown: k's 95% interval [{lo:.2}, {hi:.2}] includes 0, so the \
+                 ceiling and steepness are noise"
+            ),
+            _ => String::new(),
+        };
         summary.push((
             format!("downstream {} · {}", l.task, l.method),
             format!(
                 "accuracy from {:.3} (floor) toward {:.3} (ceiling) as loss falls, midpoint at \
-                 loss {:.3}{check}",
+                 loss {:.3}{check}{flat}",
                 p["floor"], p["ceiling"], p["x0"]
             ),
         ));

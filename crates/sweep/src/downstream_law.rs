@@ -33,6 +33,10 @@ pub struct DownstreamLaw {
     pub held_out: Vec<HeldMetric>,
     /// Mean |predicted − actual| accuracy over `held_out`.
     pub held_out_error: Option<f64>,
+    /// Whether the bootstrap shows accuracy changing with loss at all: k's 95% interval
+    /// excludes 0 (None without a bootstrap). At chance-level accuracy it does not, and the
+    /// sigmoid's ceiling and steepness are then noise.
+    pub trend: Option<bool>,
 }
 
 /// A fine-tune of a held-out model: its accuracy and the chain's prediction.
@@ -136,6 +140,7 @@ pub fn downstream_laws(
             held_out.iter().map(|h| (h.predicted - h.actual).abs()).sum::<f64>()
                 / held_out.len() as f64
         });
+        let trend = law.metric_fit.intervals.get("k").map(|&[lo, hi]| lo > 0.0 || hi < 0.0);
         laws.push(DownstreamLaw {
             task: task.to_string(),
             method: method.to_string(),
@@ -143,6 +148,7 @@ pub fn downstream_laws(
             law,
             held_out,
             held_out_error,
+            trend,
         });
     }
     (laws, notes)

@@ -207,9 +207,14 @@ pub fn run(args: Args, json: bool) -> Result<()> {
                 100.0 * e
             )
         });
+        let flat = if l.trend == Some(false) {
+            "; no trend shown (k's 95% interval includes 0)"
+        } else {
+            ""
+        };
         println!(
             "  downstream  {} · {} law: accuracy {:.3} → {:.3} as loss falls, midpoint at loss \
-             {:.3}{check}",
+             {:.3}{check}{flat}",
             l.task, l.method, p["floor"], p["ceiling"], p["x0"]
         );
     }
