@@ -28,8 +28,9 @@ fn quick_demo_runs_the_whole_loop() {
     eprintln!("isoflop demo --quick (debug build): {secs:.1} s");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let o = &v["outcome"];
-    assert_eq!(o["planned"].as_u64(), Some(9), "{o}");
-    assert_eq!(o["done"].as_u64().unwrap() + o["skipped"].as_u64().unwrap(), 9, "{o}");
+    // Nine pretraining runs and a fine-tune of each.
+    assert_eq!(o["planned"].as_u64(), Some(18), "{o}");
+    assert_eq!(o["done"].as_u64().unwrap() + o["skipped"].as_u64().unwrap(), 18, "{o}");
     let a = &v["analysis"];
     // The largest budget's three runs are held out and predicted by the fit on the rest.
     assert_eq!(a["held_out"].as_array().map(Vec::len), Some(3), "{a}");
