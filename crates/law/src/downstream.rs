@@ -261,14 +261,6 @@ fn common<'a>(
     }
 }
 
-/// Step 2's sigmoid under one parameter vector [floor, ceiling, k, x0].
-fn sigmoid(p: &[f64], loss: f64) -> f64 {
-    let (lo, hi, k, x0) = (p[0], p[1], p[2], p[3]);
-    let z = k * (loss - x0);
-    let s = if z >= 0.0 { 1.0 / (1.0 + (-z).exp()) } else { z.exp() / (1.0 + z.exp()) };
-    lo + (hi - lo) * s
-}
-
 /// Why a target cannot be planned under one parameter vector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Unreachable {
@@ -451,7 +443,22 @@ impl Downstream {
 
     /// The metric at a loss, by step 2 alone.
     pub fn metric_at_loss(&self, loss: f64) -> f64 {
-        sigmoid(&self.metric_params(), loss)
+        self.metric_with(&self.metric_params(), loss)
+    }
+
+    /// Step 2 under one parameter vector (the point estimate or a bootstrap sample).
+    fn metric_with(&self, p: &[f64], loss: f64) -> f64 {
+        self.metric_fit.predict_with(p, &Observation::new(1.0, 1.0, loss))
+    }
+
+    /// `task · method`, as far as the rows named them (empty when neither).
+    pub fn label(&self) -> String {
+        [self.task.as_deref(), self.method.as_deref()]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · ")
     }
 
     /// Pairs of (step 1, step 2) bootstrap samples, in reported units.
@@ -476,7 +483,7 @@ impl Downstream {
             .then(|| {
                 let v: Vec<f64> = pairs
                     .iter()
-                    .map(|(a, b)| sigmoid(b, self.loss_fit.predict_with(a, &o)))
+                    .map(|(a, b)| self.metric_with(b, self.loss_fit.predict_with(a, &o)))
                     .collect();
                 percentile_interval(&v, 0.95)
             })
@@ -588,6 +595,10 @@ mod tests {
     const TRUTH: [f64; 4] = [0.5, 0.9, -4.0, 3.6];
     fn loss(n: f64, d: f64) -> f64 {
         1.69 + 406.4 / n.powf(0.34) + 410.7 / d.powf(0.28)
+    }
+    /// The generating sigmoid, written out independently of the form's code.
+    fn sigmoid(p: &[f64; 4], l: f64) -> f64 {
+        p[0] + (p[1] - p[0]) / (1.0 + (-p[2] * (l - p[3])).exp())
     }
 
     /// Pretraining rows over a 5×3 ladder, and accuracy rows with a deterministic ±0.004

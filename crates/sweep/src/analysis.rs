@@ -133,22 +133,7 @@ pub struct DownstreamRow {
     /// Trainable parameters over all parameters of the fine-tuned model.
     pub trainable_fraction: Option<f64>,
     /// Test precision, recall and F1 of each class.
-    pub per_class: Vec<ClassScore>,
-}
-
-/// One class's test figures in a fine-tune's report.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct ClassScore {
-    /// The label.
-    pub label: String,
-    /// Precision.
-    pub precision: f64,
-    /// Recall.
-    pub recall: f64,
-    /// F1.
-    pub f1: f64,
-    /// Test examples of the class.
-    pub support: usize,
+    pub per_class: Vec<isoflop_train::metrics::ClassScore>,
 }
 
 /// One method's loss delta against N: Δ = a·N^(−b) over the positive deltas (the format

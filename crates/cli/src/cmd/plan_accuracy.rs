@@ -33,12 +33,7 @@ fn iv(i: Option<[f64; 2]>) -> String {
 }
 
 fn print_two_step(d: &Downstream, p: &TargetPlan, path: &Path) {
-    let what = [d.task.as_deref(), d.method.as_deref()]
-        .iter()
-        .flatten()
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" · ");
+    let what = d.label();
     println!("least compute for metric {} ({what}) from {}", p.target, path.display());
     let loss_iv = p
         .loss_needed_interval

@@ -110,12 +110,7 @@ fn downstream(args: &Args, ds: &isoflop_law::Downstream, n: f64, d: f64, json: b
             "metric": p.metric, "metric_interval": p.metric_interval,
         }));
     }
-    let what = [ds.task.as_deref(), ds.method.as_deref()]
-        .iter()
-        .flatten()
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" · ");
+    let what = ds.label();
     println!("downstream law {what} from {} (two steps)", args.fit.display());
     println!("  N = {}  D = {}  C = {}", num(n), num(d), num(p.compute));
     println!("  loss   = {:.4}{}", p.loss, interval(p.loss_interval));

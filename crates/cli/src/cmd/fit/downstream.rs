@@ -8,24 +8,16 @@
 //! step 2 takes the rows with a metric, of the one task and method asked for.
 
 use super::Args;
-use super::args::{parse_bounds, parse_fixed};
 use super::print::print_fit;
 use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
-use isoflop_law::{Downstream, DownstreamOptions, FitOptions, Observation, fit_two_step};
+use isoflop_law::{Downstream, DownstreamOptions, Observation, fit_two_step};
 
 /// Fits, saves with `-o` and prints the two-step law.
 pub(super) fn run(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     let form = super::form_of(&args.form, args.irreducible)?;
-    let loss = FitOptions {
-        form,
-        huber_delta: args.huber_delta,
-        fixed: parse_fixed(&args.fix)?,
-        tie_exponents: args.tie_exponents,
-        bounds: parse_bounds(&args.bound)?,
-        free_defaults: args.fit_repetition,
-        ..FitOptions::default()
-    };
+    // Bootstrap, seed and grid stride go to both steps through `DownstreamOptions`.
+    let loss = super::options(args, form)?;
     let opts = DownstreamOptions {
         loss,
         chance: args.chance,
@@ -102,12 +94,7 @@ fn split_rows(
 }
 
 fn print(d: &Downstream, args: &Args) {
-    let what = [d.task.as_deref(), d.method.as_deref()]
-        .iter()
-        .flatten()
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" · ");
+    let what = d.label();
     println!(
         "downstream law{} in two steps (Bhagia et al. 2024):",
         if what.is_empty() { String::new() } else { format!(" for {what}") }

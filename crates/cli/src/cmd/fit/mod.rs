@@ -131,9 +131,9 @@ pub fn form_of(name: &str, irreducible: bool) -> Result<Form> {
     }
 }
 
-fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
-    let form = form_of(&args.form, args.irreducible)?;
-    let opts = FitOptions {
+/// The fit's options from the flags, for `form`.
+fn options(args: &Args, form: Form) -> Result<FitOptions> {
+    Ok(FitOptions {
         form,
         huber_delta: args.huber_delta,
         fixed: parse_fixed(&args.fix)?,
@@ -144,7 +144,12 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
         bootstrap: args.bootstrap,
         seed: args.seed,
         ..FitOptions::default()
-    };
+    })
+}
+
+fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
+    let form = form_of(&args.form, args.irreducible)?;
+    let opts = options(args, form)?;
     if args.select {
         return run_select(args, obs, opts, json);
     }
