@@ -7,7 +7,9 @@ use crate::trainer::{Job, Outcome};
 use crate::{Error, Result};
 use isoflop_store::Metrics;
 use isoflop_train::Dataset;
-use isoflop_train::compress::{COMPRESSED_FILE, compress, load_weights, pipeline::Source};
+use isoflop_train::compress::{
+    COMPRESSED_FILE, CompressReport, compress, load_weights, pipeline::Source,
+};
 use std::sync::Arc;
 
 /// Compresses the models of a sweep's pretraining runs.
@@ -45,14 +47,20 @@ impl Compressor {
         let report =
             compress(&source, &self.dataset, &opts, &job.dir.join(COMPRESSED_FILE), &mut quiet)
                 .map_err(during(format!("run {key}: {method}")))?;
-        let json = serde_json::to_string_pretty(&report).expect("a compress report serialises");
-        isoflop_atomic::write(&job.dir.join("report.json"), json.as_bytes())?;
-        let metrics = Metrics {
-            loss: Some(report.loss),
-            ood_loss: report.ood_loss,
-            wall_seconds: Some(report.wall_seconds),
-            ..Metrics::default()
-        };
-        Ok(Outcome::Done { metrics, curve: Vec::new() })
+        finished(job, &report)
     }
+}
+
+/// A compression's or distillation's end: its report written beside it, and the store's
+/// metrics (the compressed or distilled model's loss) from it.
+pub(crate) fn finished(job: &Job<'_>, report: &CompressReport) -> Result<Outcome> {
+    let json = serde_json::to_string_pretty(report).expect("a compress report serialises");
+    isoflop_atomic::write(&job.dir.join("report.json"), json.as_bytes())?;
+    let metrics = Metrics {
+        loss: Some(report.loss),
+        ood_loss: report.ood_loss,
+        wall_seconds: Some(report.wall_seconds),
+        ..Metrics::default()
+    };
+    Ok(Outcome::Done { metrics, curve: Vec::new() })
 }

@@ -10,7 +10,6 @@
 use crate::spec::{SweepSpec, Teacher};
 use crate::trainer::{Job, Outcome};
 use crate::{Error, Result};
-use isoflop_store::Metrics;
 use isoflop_train::compress::{COMPRESSED_FILE, distill_beside, load_weights, pipeline::Source};
 use isoflop_train::{Dataset, RunReport};
 use std::path::Path;
@@ -116,14 +115,6 @@ impl Distiller {
             Err(isoflop_train::Error::Stopped(_)) => return Ok(Outcome::Interrupted { tokens: 0 }),
             Err(e) => return Err(during(format!("run {key}: distilling {}", teacher.label))(e)),
         };
-        let json = serde_json::to_string_pretty(&report).expect("a distill report serialises");
-        isoflop_atomic::write(&job.dir.join("report.json"), json.as_bytes())?;
-        let metrics = Metrics {
-            loss: Some(report.loss),
-            ood_loss: report.ood_loss,
-            wall_seconds: Some(report.wall_seconds),
-            ..Metrics::default()
-        };
-        Ok(Outcome::Done { metrics, curve: Vec::new() })
+        crate::compress::finished(job, &report)
     }
 }
