@@ -88,6 +88,13 @@ pub struct DownstreamLawSeries {
     /// Its bootstrap 95% band, `[loss, low, high]`, ascending loss (empty without a bootstrap).
     #[serde(default)]
     pub band: Vec<[f64; 3]>,
+    /// `[C, accuracy]` of every fine-tune, C = 6ND of its pretrained model.
+    #[serde(default)]
+    pub by_compute: Vec<[f64; 2]>,
+    /// The law through both steps along the compute-optimal frontier: `[C, accuracy, low,
+    /// high]` (the band from the paired bootstrap), ascending C.
+    #[serde(default)]
+    pub frontier: Vec<[f64; 4]>,
     /// Mean |predicted − actual| accuracy of the held-out fine-tunes, predicted from N and D.
     pub held_out_error: Option<f64>,
 }

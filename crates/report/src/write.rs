@@ -5,8 +5,8 @@
 
 use crate::chart::{Plot, render_png, render_svg};
 use crate::charts::{
-    compression, compute, distill, downstream, downstream_law, isoflop, law, optimal, packed,
-    residuals, sparsity,
+    compression, compute, distill, downstream, downstream_compute, downstream_law, isoflop, law,
+    optimal, packed, residuals, sparsity,
 };
 use crate::html::{Figure, document};
 use crate::{Error, ReportInput, Result};
@@ -138,6 +138,17 @@ fn figures(input: &ReportInput) -> Vec<(&'static str, &'static str, &'static str
             None,
         ));
     }
+    if input.downstream_laws.iter().any(|s| !s.frontier.is_empty()) {
+        figures.push((
+            downstream_compute::DownstreamCompute::ID,
+            "Downstream against compute",
+            "Test accuracy of each fine-tune at its pretrained model's compute C = 6ND, and the \
+             two-step law along the compute-optimal frontier (the loss law's optimal N and D at \
+             each C, then accuracy from their loss) with its paired-bootstrap 95% band, out to \
+             100× the sweep: where `isoflop plan --target-accuracy` reads the least compute.",
+            None,
+        ));
+    }
     figures
 }
 
@@ -157,6 +168,9 @@ fn draw(id: &str, input: &ReportInput, png: Option<&Path>) -> Result<Option<Stri
         packed::Packed::ID => one(packed::Packed(input), png),
         downstream::Downstream::ID => one(downstream::Downstream(input), png),
         downstream_law::DownstreamLaw::ID => one(downstream_law::DownstreamLaw(input), png),
+        downstream_compute::DownstreamCompute::ID => {
+            one(downstream_compute::DownstreamCompute(input), png)
+        }
         sparsity::Sparsity::ID => one(sparsity::Sparsity(input), png),
         distill::Distill::ID => one(distill::Distill(input), png),
         _ => one(residuals::Residuals(input), png),

@@ -235,11 +235,27 @@ fn downstream_charts_draw_accuracy_by_size_and_the_law_through_loss() {
             .map(|i| 2.4 + 1.4 * i as f64 / 40.0)
             .map(|l| [l, acc(l) - 0.01, acc(l) + 0.01])
             .collect(),
+        by_compute: models.iter().map(|&(n, l)| [6.0 * n * 20.0 * n, acc(l)]).collect(),
+        frontier: (0..10)
+            .map(|i| 1e13 * 10f64.powf(i as f64 / 2.0))
+            .map(|c| {
+                [
+                    c,
+                    0.5 + 0.04 * c.log10() - 0.5,
+                    0.49 + 0.04 * c.log10() - 0.5,
+                    0.51 + 0.04 * c.log10() - 0.5,
+                ]
+            })
+            .collect(),
         held_out_error: Some(0.012),
     });
     let dir = tempfile::tempdir().unwrap();
     let w = write_report(&input, &dir.path().join("r.html")).unwrap();
-    assert!(w.charts.ends_with(&["downstream", "downstream-law"]), "{:?}", w.charts);
+    assert!(
+        w.charts.ends_with(&["downstream", "downstream-law", "downstream-compute"]),
+        "{:?}",
+        w.charts
+    );
     let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     let start = page.find("id=\"chart-downstream-law\"").unwrap();
     let fig = &page[start..start + page[start..].find("</figure>").unwrap()];
@@ -247,4 +263,8 @@ fn downstream_charts_draw_accuracy_by_size_and_the_law_through_loss() {
     assert_eq!(fig.matches("<circle").count(), 6, "{fig}");
     assert!(fig.contains("held out: 1.2 points off"), "{fig}");
     assert!(fig.contains("<polygon"), "the band is drawn: {fig}");
+    let start = page.find("id=\"chart-downstream-compute\"").unwrap();
+    let fig = &page[start..start + page[start..].find("</figure>").unwrap()];
+    assert_eq!(fig.matches("<circle").count(), 6, "every fine-tune at its compute: {fig}");
+    assert!(fig.contains("<polygon") && fig.contains("compute-optimal, through the loss"), "{fig}");
 }

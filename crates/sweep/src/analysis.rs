@@ -641,8 +641,9 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
         .iter()
         .map(|l| {
             let mine = downstream.iter().filter(|r| r.task == l.task && r.method == l.method);
-            let (mut points, mut held) = (Vec::new(), Vec::new());
+            let (mut points, mut held, mut by_compute) = (Vec::new(), Vec::new(), Vec::new());
             for r in mine {
+                by_compute.push([6.0 * r.params * r.tokens, r.accuracy]);
                 let Some(loss) = r.source_loss else { continue };
                 if held_keys.contains(&r.source.as_str()) {
                     held.push([loss, r.accuracy]);
@@ -650,6 +651,21 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
                     points.push([loss, r.accuracy]);
                 }
             }
+            // The chain along the compute-optimal frontier, from the smallest model's compute
+            // to 100× the largest: what `plan --target-accuracy` reads.
+            let (c_lo, c_hi) = by_compute
+                .iter()
+                .fold((f64::INFINITY, 0.0f64), |(a, b), p| (a.min(p[0]), b.max(p[0])));
+            let frontier = log_space(c_lo / 2.0, 100.0 * c_hi, 40)
+                .into_iter()
+                .filter(|c| c.is_finite() && *c > 0.0)
+                .filter_map(|c| {
+                    let (p, m) = l.law.at_compute(c).ok()?;
+                    let [lo, hi] =
+                        l.law.predict(p.n_opt, p.d_opt).metric_interval.unwrap_or([m, m]);
+                    Some([c, m, lo, hi])
+                })
+                .collect();
             let all = points.iter().chain(&held).map(|p| p[0]);
             let (lo, hi) =
                 all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
@@ -672,6 +688,8 @@ pub fn analyse(store: &Store, sweep: &str, opts: &AnalysisOptions) -> Result<Ana
                 held,
                 curve,
                 band,
+                by_compute,
+                frontier,
                 held_out_error: l.held_out_error,
             }
         })

@@ -4,6 +4,7 @@ pub(crate) mod compression;
 pub(crate) mod compute;
 pub(crate) mod distill;
 pub(crate) mod downstream;
+pub(crate) mod downstream_compute;
 pub(crate) mod downstream_law;
 pub(crate) mod isoflop;
 pub(crate) mod law;
