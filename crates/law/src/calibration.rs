@@ -16,11 +16,21 @@
 //! 1. Refit the form, with the fit's own options and no bootstrap, on its rows without the
 //!    largest model sizes, in up to three splits: the fewest largest sizes holding 10%, 20%,
 //!    30% of the runs (the splits of `select`'s `sizes` rule, and a third).
-//! 2. For every held-out row: its distance beyond the refit's fitted range,
-//!    x = ‖(max(0, ln N − ln N_max, ln N_min − ln N), the same for D)‖₂ (x = ln 10 ≈ 2.3 is a
-//!    model 10× larger than any fitted), and the growth it needs for the refit's in-sample
-//!    interval [lo, hi], widened to [lo·e^(−k·x), hi·e^(k·x)], to hold its loss y: 0 inside,
-//!    ln(y/hi)/x above, ln(lo/y)/x below.
+//! 2. For every held-out row: its distance x beyond the refit's fitted range, and the growth
+//!    it needs for the refit's in-sample interval [lo, hi], widened to
+//!    [lo·e^(−k·x), hi·e^(k·x)], to hold its loss y: 0 inside, ln(y/hi)/x above, ln(lo/y)/x
+//!    below.
+//!
+//!    The fitted range of an IsoFLOP sweep is a band in (ln N, ln D), not a box: the runs of
+//!    the largest budget have neither the largest N nor the largest D, and a run of 2× that
+//!    budget at a middling N is beyond every fitted run though inside the box of N and D (on
+//!    Besiroglu et al.'s points, held out by compute, 11 of the 13 runs that an interval
+//!    widened by the box alone still missed were such runs). So x is the norm of how far (ln N, ln D) lies beyond each of
+//!    the band's edges: ln N beyond [ln N_min, ln N_max], ln D beyond [ln D_min, ln D_max],
+//!    and ln N + ln D beyond the range of the fitted runs' ln N + ln D (compute, C = 6ND)
+//!    divided by √2, its distance across that diagonal edge. A model 10× larger than any
+//!    fitted, at a D inside the range and 10× beyond the largest compute, is at
+//!    x = ln 10 · √(3/2) ≈ 2.8; inside the band x = 0.
 //! 3. k is the ⌈(n + 1)·0.95⌉-th smallest of the n needs (the largest when n < 19): the
 //!    conformal quantile, so that about 95% of held-out rows fall inside.
 //!
@@ -56,6 +66,8 @@ pub struct IntervalCalibration {
     pub n_range: [f64; 2],
     /// Smallest and largest D (tokens) of the rows fitted.
     pub d_range: [f64; 2],
+    /// Smallest and largest compute C = 6ND (FLOPs) of the rows fitted.
+    pub c_range: [f64; 2],
     /// Leave-largest-out refits calibrated on.
     pub splits: usize,
     /// Held-out rows over all refits.
@@ -72,7 +84,7 @@ impl IntervalCalibration {
     /// How far (N, D) lies beyond the fitted range, in nats of size and tokens (see the module
     /// docs): 0 inside.
     pub fn distance(&self, n: f64, d: f64) -> f64 {
-        distance(self.n_range, self.d_range, n, d)
+        distance(&[self.n_range, self.d_range, self.c_range], n, d)
     }
 
     /// An interval widened for a prediction at distance `x`: [lo·e^(−k·x), hi·e^(k·x)] in log
@@ -89,7 +101,9 @@ impl IntervalCalibration {
         if !(self.growth.is_finite() && self.growth >= 0.0) {
             return Err(format!("`calibration.growth` = {} must be finite and >= 0", self.growth));
         }
-        for (what, [lo, hi]) in [("n_range", self.n_range), ("d_range", self.d_range)] {
+        let ranges =
+            [("n_range", self.n_range), ("d_range", self.d_range), ("c_range", self.c_range)];
+        for (what, [lo, hi]) in ranges {
             if !(lo > 0.0 && lo.is_finite() && hi.is_finite() && lo <= hi) {
                 return Err(format!(
                     "`calibration.{what}` [{lo}, {hi}] must be finite, > 0 and ordered"
@@ -138,10 +152,10 @@ pub fn calibrate(fit: &Fit, obs: &[Observation]) -> Result<IntervalCalibration> 
             }
         };
         used += 1;
-        let (nr, dr) = fitted_range(&sp.train);
+        let ranges = fitted_range(&sp.train);
         for o in &sp.test {
             let Some([lo, hi]) = refit.residual_prediction_interval_obs(o) else { continue };
-            let x = distance(nr, dr, o.n, o.d);
+            let x = distance(&ranges, o.n, o.d);
             max_distance = max_distance.max(x);
             let y = o.loss;
             let gap = if y > hi {
@@ -176,12 +190,13 @@ pub fn calibrate(fit: &Fit, obs: &[Observation]) -> Result<IntervalCalibration> 
     let n = needs.len();
     let rank = (((n + 1) as f64 * INTERVAL_LEVEL).ceil() as usize).clamp(1, n);
     let growth = needs[..rank].iter().rev().copied().find(|k| k.is_finite()).unwrap_or(0.0);
-    let (n_range, d_range) = fitted_range(obs);
+    let [n_range, d_range, c_range] = fitted_range(obs);
     Ok(IntervalCalibration {
         level: INTERVAL_LEVEL,
         growth,
         n_range,
         d_range,
+        c_range,
         splits: used,
         heldout: n,
         inside_uncalibrated: needs.iter().filter(|&&k| k == 0.0).count(),
@@ -190,17 +205,21 @@ pub fn calibrate(fit: &Fit, obs: &[Observation]) -> Result<IntervalCalibration> 
     })
 }
 
-/// Smallest and largest N, then D, of rows.
-fn fitted_range(obs: &[Observation]) -> ([f64; 2], [f64; 2]) {
-    let range = |v: &mut dyn Iterator<Item = f64>| {
-        v.fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| [lo.min(x), hi.max(x)])
+/// Smallest and largest N, D and C = 6ND of rows.
+fn fitted_range(obs: &[Observation]) -> [[f64; 2]; 3] {
+    let range = |f: &dyn Fn(&Observation) -> f64| {
+        obs.iter()
+            .map(f)
+            .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| [lo.min(x), hi.max(x)])
     };
-    (range(&mut obs.iter().map(|o| o.n)), range(&mut obs.iter().map(|o| o.d)))
+    [range(&|o| o.n), range(&|o| o.d), range(&|o| 6.0 * o.n * o.d)]
 }
 
-fn distance(n_range: [f64; 2], d_range: [f64; 2], n: f64, d: f64) -> f64 {
+/// How far (N, D) lies beyond the band of `[N, D, C]` ranges (see the module docs).
+fn distance([n_range, d_range, c_range]: &[[f64; 2]; 3], n: f64, d: f64) -> f64 {
     let out = |[lo, hi]: [f64; 2], v: f64| (v.ln() - hi.ln()).max(lo.ln() - v.ln()).max(0.0);
-    out(n_range, n).hypot(out(d_range, d))
+    let c = out(*c_range, 6.0 * n * d) / std::f64::consts::SQRT_2;
+    (out(*n_range, n).powi(2) + out(*d_range, d).powi(2) + c * c).sqrt()
 }
 
 fn widen(growth: f64, [lo, hi]: [f64; 2], x: f64, log_space: bool) -> [f64; 2] {
@@ -220,13 +239,19 @@ mod tests {
 
     #[test]
     fn distance_is_zero_inside_and_grows_in_both_logs() {
-        let (nr, dr) = ([1e7, 1e9], [1e8, 1e11]);
-        assert_eq!(distance(nr, dr, 1e8, 1e10), 0.0);
-        // 10× beyond the largest N: ln 10.
-        assert!((distance(nr, dr, 1e10, 1e10) - 10f64.ln()).abs() < 1e-12);
-        // 10× beyond both: √2 · ln 10; 10× below the smallest N counts the same.
-        assert!((distance(nr, dr, 1e10, 1e12) - 2f64.sqrt() * 10f64.ln()).abs() < 1e-12);
-        assert!((distance(nr, dr, 1e6, 1e10) - 10f64.ln()).abs() < 1e-12);
+        // N in [1e7, 1e9], D in [1e8, 1e11], C = 6ND in [6e16, 6e19].
+        let r = [[1e7, 1e9], [1e8, 1e11], [6e16, 6e19]];
+        let ln10 = 10f64.ln();
+        assert_eq!(distance(&r, 1e8, 1e10), 0.0);
+        // Inside the box of N and D, 10× beyond the largest compute: across the diagonal
+        // edge, ln 10 / √2.
+        assert!((distance(&r, 1e9, 1e11) - ln10 / 2f64.sqrt()).abs() < 1e-12);
+        // 10× beyond the largest N at compute inside: ln 10.
+        assert!((distance(&r, 1e10, 1e8) - ln10).abs() < 1e-12);
+        // 10× beyond the largest N and the largest compute: √(1 + 1/2) · ln 10.
+        assert!((distance(&r, 1e10, 1e10) - 1.5f64.sqrt() * ln10).abs() < 1e-12);
+        // 10× below the smallest N counts as 10× above the largest.
+        assert!((distance(&r, 1e6, 1e10) - ln10).abs() < 1e-12);
         let [lo, hi] = widen(0.01, [2.0, 2.2], 10f64.ln(), true);
         let w = (0.01 * 10f64.ln()).exp();
         assert!((lo - 2.0 / w).abs() < 1e-12 && (hi - 2.2 * w).abs() < 1e-12);

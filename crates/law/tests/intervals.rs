@@ -81,11 +81,14 @@ fn the_interval_widens_with_distance_beyond_the_fitted_range() {
         assert!(m == 1.0 || w > last, "{m}×: width {w} after {last}");
         last = w;
     }
-    // 10× beyond the largest size (20 tokens per parameter is inside the fitted D range at
-    // the largest size, so D adds nothing there): x = ln 10.
+    // 10× beyond the largest size at 20 tokens per parameter: D is inside the fitted range
+    // (the largest budget's smallest model saw 500 tokens per parameter), so x is ln 10 in N
+    // and the step beyond the largest compute across the band's diagonal edge.
     let o = Observation::new(10.0 * n_max, 20.0 * n_max, 1.0);
+    assert!(o.d < c.d_range[1]);
+    let across = (6.0 * o.n * o.d / c.c_range[1]).ln() / 2f64.sqrt();
     let x = f.extrapolation_distance(o.n, o.d).unwrap();
-    assert!((x - 10f64.ln()).abs() < 1e-9, "{x}");
+    assert!((x - 10f64.ln().hypot(across)).abs() < 1e-9, "{x}");
 }
 
 #[test]
