@@ -4,9 +4,9 @@
 //!
 //! A [`Fit`] is exactly what `fit.json` stores: the form, the parameters in reported units
 //! (E, A, B in loss units; α, β dimensionless; N_c in parameters, D_c in tokens, C_c in FLOPs),
-//! the bootstrap intervals and samples when asked for, the goodness of fit, the residuals,
-//! the options that made it, the input's sha256 and the isoflop version. Everything needed to
-//! reproduce or use the fit travels with it.
+//! the bootstrap intervals and samples and the prediction interval's calibration when asked
+//! for, the goodness of fit, the residuals, the options that made it, the input's sha256 and
+//! the isoflop version. Everything needed to reproduce or use the fit travels with it.
 
 use crate::forms::Point;
 use crate::layout::Layout;
