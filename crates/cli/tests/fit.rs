@@ -166,6 +166,10 @@ fn calibrated_intervals_widen_beyond_the_fitted_range() {
     let (code, text, _) = isoflop(&["predict", "--fit", o, "--params", "3e11", "--tokens", "6e12"]);
     assert_eq!(code, 0);
     assert!(text.contains("ln-units beyond the fitted range"), "{text}");
+    // With --select the chosen form's refit on all runs is calibrated.
+    let v = json(&["fit", &ex, "--select", "--grid-stride", "10", "--calibrate-intervals"]);
+    assert_eq!(v["selection"]["chosen"], "chinchilla");
+    assert_eq!(v["calibration"]["splits"], 3, "{}", v["calibration"]);
     // Without the flag the holdout line says which interval it is.
     let (_, text, _) = isoflop(&["fit", &ex, "--grid-stride", "10", "--holdout-top", "20"]);
     assert!(text.contains(" of 20 (in-sample; --calibrate-intervals widens it"), "{text}");
