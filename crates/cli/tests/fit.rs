@@ -136,7 +136,7 @@ fn calibrated_intervals_widen_beyond_the_fitted_range() {
     assert!(num(c, "/growth") >= 0.0 && num(c, "/max_distance") > 0.0, "{c}");
     assert_eq!(v["options"]["calibrate_intervals"], true);
     for r in v["holdout"].as_array().unwrap() {
-        let (iv, before) = (&r["interval"], &r["residual_interval"]);
+        let (iv, before) = (&r["interval"], &r["in_sample_interval"]);
         assert!(num(iv, "/0") <= num(before, "/0") && num(iv, "/1") >= num(before, "/1"), "{r}");
     }
     let (code, text, err) = isoflop(&[&base[..], &["--holdout-top", "20", "-o", o]].concat());

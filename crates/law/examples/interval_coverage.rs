@@ -65,6 +65,9 @@ fn main() {
         let (t, o, n) = row(&format!("synthetic seed {seed}"), &obs, held, bootstrap);
         (tot, old, new) = (tot + t, old + o, new + n);
     }
+    if tot == 0 {
+        return;
+    }
     println!(
         "| synthetic, all seeds | | {tot} | {old} ({:.0}%) | {new} ({:.0}%) | | |",
         100.0 * old as f64 / tot as f64,

@@ -1,7 +1,7 @@
 //! Prediction intervals that widen beyond the fitted range, calibrated on leave-largest-out
 //! refits of the fit's own rows.
 //!
-//! A fit's in-sample prediction interval ([`Fit::residual_prediction_interval_obs`]: the
+//! A fit's in-sample prediction interval ([`Fit::in_sample_prediction_interval_obs`]: the
 //! bootstrap spread of the law and the runs' scatter around it, inflated by √(n/(n − p))) is as
 //! wide for a model 10× larger than any fitted as inside the sweep. But a law's error grows
 //! with how far it is asked to go: the parameters' uncertainty and any mismatch of the form act
@@ -154,7 +154,7 @@ pub fn calibrate(fit: &Fit, obs: &[Observation]) -> Result<IntervalCalibration> 
         used += 1;
         let ranges = fitted_range(&sp.train);
         for o in &sp.test {
-            let Some([lo, hi]) = refit.residual_prediction_interval_obs(o) else { continue };
+            let Some([lo, hi]) = refit.in_sample_prediction_interval_obs(o) else { continue };
             let x = distance(&ranges, o.n, o.d);
             max_distance = max_distance.max(x);
             let y = o.loss;

@@ -488,12 +488,12 @@ impl Fit {
     }
 
     /// 95% prediction interval for a new *run* with these inputs: the in-sample interval
-    /// ([`Fit::residual_prediction_interval_obs`]), widened with the distance of (N, D) beyond
+    /// ([`Fit::in_sample_prediction_interval_obs`]), widened with the distance of (N, D) beyond
     /// the fitted range when the fit's interval is calibrated ([`Fit::calibration`]; see the
     /// `calibration` module), as it should be: the in-sample interval alone under-covers runs
     /// larger than any fitted.
     pub fn prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
-        let iv = self.residual_prediction_interval_obs(o)?;
+        let iv = self.in_sample_prediction_interval_obs(o)?;
         Some(match &self.calibration {
             Some(c) => c.widen(iv, c.distance(o.n, o.d), self.form.log_space()),
             None => iv,
@@ -512,7 +512,7 @@ impl Fit {
     /// √(n/(n − p)) because in-sample residuals understate out-of-sample scatter, and the
     /// interval is read off the percentiles of those combinations (multiplicatively in loss,
     /// as residuals are in log-loss; additively for the sigmoid's metric).
-    pub fn residual_prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
+    pub fn in_sample_prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
         let n = self.residuals.len();
         let p = self.param_order.len() - self.fixed.len();
         if n <= p {

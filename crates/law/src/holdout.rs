@@ -47,7 +47,7 @@ pub struct HeldOut {
     /// When the fit's interval is calibrated: the in-sample interval before widening, to
     /// compare coverage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub residual_interval: Option<[f64; 2]>,
+    pub in_sample_interval: Option<[f64; 2]>,
 }
 
 /// How many held-out rows fall inside their intervals: (inside the reported interval, inside
@@ -55,10 +55,10 @@ pub struct HeldOut {
 pub fn holdout_coverage(held: &[HeldOut]) -> (usize, Option<usize>, usize) {
     let inside = |iv: Option<[f64; 2]>, y: f64| iv.is_some_and(|[lo, hi]| lo <= y && y <= hi);
     let total = held.iter().filter(|h| h.interval.is_some()).count();
-    let calibrated = held.iter().any(|h| h.residual_interval.is_some());
+    let calibrated = held.iter().any(|h| h.in_sample_interval.is_some());
     (
         held.iter().filter(|h| inside(h.interval, h.actual)).count(),
-        calibrated.then(|| held.iter().filter(|h| inside(h.residual_interval, h.actual)).count()),
+        calibrated.then(|| held.iter().filter(|h| inside(h.in_sample_interval, h.actual)).count()),
         total,
     )
 }
@@ -112,10 +112,10 @@ pub fn evaluate_holdout(fit: &Fit, test: &[Observation]) -> Vec<HeldOut> {
                 predicted,
                 rel_err: (predicted - actual) / actual,
                 interval: fit.prediction_interval_obs(o),
-                residual_interval: fit
+                in_sample_interval: fit
                     .calibration
                     .as_ref()
-                    .and_then(|_| fit.residual_prediction_interval_obs(o)),
+                    .and_then(|_| fit.in_sample_prediction_interval_obs(o)),
             }
         })
         .collect()

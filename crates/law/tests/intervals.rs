@@ -64,7 +64,7 @@ fn the_interval_widens_with_distance_beyond_the_fitted_range() {
     // Inside the fitted range the interval is the in-sample one.
     let mid = &obs[40];
     assert_eq!(f.extrapolation_distance(mid.n, mid.d), Some(0.0));
-    assert_eq!(f.prediction_interval_obs(mid), f.residual_prediction_interval_obs(mid));
+    assert_eq!(f.prediction_interval_obs(mid), f.in_sample_prediction_interval_obs(mid));
     // Beyond it, at 20 tokens per parameter, models 1×, 3×, 10×, 30× the largest fitted:
     // log-width = in-sample log-width + 2k·x, exactly.
     let n_max = c.n_range[1];
@@ -73,7 +73,7 @@ fn the_interval_widens_with_distance_beyond_the_fitted_range() {
         let o = Observation::new(m * n_max, 20.0 * m * n_max, 1.0);
         let x = f.extrapolation_distance(o.n, o.d).unwrap();
         let [lo, hi] = f.prediction_interval_obs(&o).unwrap();
-        let [rlo, rhi] = f.residual_prediction_interval_obs(&o).unwrap();
+        let [rlo, rhi] = f.in_sample_prediction_interval_obs(&o).unwrap();
         let grown = (hi / lo).ln() - (rhi / rlo).ln();
         assert!((grown - 2.0 * c.growth * x).abs() < 1e-9, "{m}×: {grown} vs x = {x}");
         assert!(lo < rlo && hi > rhi || x == 0.0);
@@ -109,7 +109,7 @@ fn a_fit_saved_before_calibration_loads_and_predicts() {
     assert!(old.calibration.is_none() && !old.options.calibrate_intervals);
     assert_eq!(old.extrapolation_distance(far.n, far.d), None);
     let iv = old.prediction_interval_obs(&far).unwrap();
-    assert_eq!(Some(iv), f.residual_prediction_interval_obs(&far));
+    assert_eq!(Some(iv), f.in_sample_prediction_interval_obs(&far));
     assert!(iv[0] < old.predict_obs(&far) && old.predict_obs(&far) < iv[1]);
     // A calibration out of range is refused, naming the key.
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();

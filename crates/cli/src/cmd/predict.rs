@@ -84,7 +84,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         in_sample_prediction_interval: fit
             .calibration
             .as_ref()
-            .and_then(|_| fit.residual_prediction_interval_obs(&o)),
+            .and_then(|_| fit.in_sample_prediction_interval_obs(&o)),
     };
     if json {
         return print_json(&p);
