@@ -120,6 +120,79 @@ fn holdout_reports_each_held_out_run() {
     assert!(out.contains("held-out runs (fitted without them):") && out.contains("mean |rel err|"));
 }
 
+/// Issue 14: `--calibrate-intervals` widens the prediction interval beyond the fitted range;
+/// the holdout says how many held-out runs each interval holds; `predict` reports the widened
+/// one from the saved fit.
+#[test]
+fn calibrated_intervals_widen_beyond_the_fitted_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit.json");
+    let o = out.to_str().unwrap();
+    let ex = example();
+    let base = ["fit", &ex, "--grid-stride", "10", "--calibrate-intervals"];
+    let v = json(&[&base[..], &["--holdout-top", "20"]].concat());
+    let c = &v["calibration"];
+    assert_eq!(c["splits"], 3, "{c}");
+    assert!(num(c, "/growth") >= 0.0 && num(c, "/max_distance") > 0.0, "{c}");
+    assert_eq!(v["options"]["calibrate_intervals"], true);
+    for r in v["holdout"].as_array().unwrap() {
+        let (iv, before) = (&r["interval"], &r["in_sample_interval"]);
+        assert!(num(iv, "/0") <= num(before, "/0") && num(iv, "/1") >= num(before, "/1"), "{r}");
+    }
+    let (code, text, err) = isoflop(&[&base[..], &["--holdout-top", "20", "-o", o]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("  intervals  widen by e^±"), "{text}");
+    let line = text.lines().find(|l| l.contains("inside their 95% prediction interval")).unwrap();
+    assert!(
+        line.contains(" of 20 (calibrated), ")
+            && line.ends_with(" of 20 (in-sample, before widening)"),
+        "{line}"
+    );
+    // Inside the fitted range the interval is the in-sample one; 10× beyond the largest model
+    // it is wider by e^(2k·x).
+    let k = num(
+        &serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap(),
+        "/calibration/growth",
+    );
+    let inside = json(&["predict", "--fit", o, "--params", "1e9", "--tokens", "2e10"]);
+    assert_eq!(num(&inside, "/extrapolation_distance"), 0.0);
+    assert_eq!(inside["prediction_interval"], inside["in_sample_prediction_interval"]);
+    let far = json(&["predict", "--fit", o, "--params", "3e11", "--tokens", "6e12"]);
+    let x = num(&far, "/extrapolation_distance");
+    assert!(x > 1.0, "{far}");
+    let w = |p: &str| (num(&far, &format!("{p}/1")) / num(&far, &format!("{p}/0"))).ln();
+    let grown = w("/prediction_interval") - w("/in_sample_prediction_interval");
+    assert!((grown - 2.0 * k * x).abs() < 1e-9, "{far}");
+    let (code, text, _) = isoflop(&["predict", "--fit", o, "--params", "3e11", "--tokens", "6e12"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("ln-units beyond the fitted range"), "{text}");
+    // With --select the chosen form's refit on all runs is calibrated.
+    let v = json(&["fit", &ex, "--select", "--grid-stride", "10", "--calibrate-intervals"]);
+    assert_eq!(v["selection"]["chosen"], "chinchilla");
+    assert_eq!(v["calibration"]["splits"], 3, "{}", v["calibration"]);
+    // Without the flag the holdout line says which interval it is.
+    let (_, text, _) = isoflop(&["fit", &ex, "--grid-stride", "10", "--holdout-top", "20"]);
+    assert!(text.contains(" of 20 (in-sample; --calibrate-intervals widens it"), "{text}");
+
+    // Refusals name the option.
+    let d = dir.path();
+    let three = write(
+        d,
+        "three.csv",
+        "N,D,loss\n1e8,2e9,3.1\n1e8,4e9,3.0\n4e8,8e9,2.7\n4e8,1.6e10,2.6\n1.6e9,3.2e10,2.5\n1.6e9,6.4e10,2.4\n",
+    );
+    refused(&["fit", &three, "--calibrate-intervals"], "--calibrate-intervals on ");
+    refused(
+        &["fit", &three, "--calibrate-intervals"],
+        "interval calibration: 3 distinct model sizes",
+    );
+    refused(
+        &["fit", &ex, "--calibrate-intervals", "--approach", "isoflop"],
+        "--calibrate-intervals calibrates the parametric law's prediction interval: it does not apply to --approach isoflop",
+    );
+    refused(&["fit", &ex, "--calibrate-intervals", "--downstream"], "--calibrate-intervals");
+}
+
 #[test]
 fn approaches_one_and_two() {
     let iso = json(&["fit", &example(), "--approach", "isoflop", "--bootstrap", "20"]);

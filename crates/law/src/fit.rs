@@ -4,9 +4,9 @@
 //!
 //! A [`Fit`] is exactly what `fit.json` stores: the form, the parameters in reported units
 //! (E, A, B in loss units; α, β dimensionless; N_c in parameters, D_c in tokens, C_c in FLOPs),
-//! the bootstrap intervals and samples when asked for, the goodness of fit, the residuals,
-//! the options that made it, the input's sha256 and the isoflop version. Everything needed to
-//! reproduce or use the fit travels with it.
+//! the bootstrap intervals and samples and the prediction interval's calibration when asked
+//! for, the goodness of fit, the residuals, the options that made it, the input's sha256 and
+//! the isoflop version. Everything needed to reproduce or use the fit travels with it.
 
 use crate::forms::Point;
 use crate::layout::Layout;
@@ -60,6 +60,9 @@ pub struct FitOptions {
     pub seed: u64,
     /// Starts per bootstrap refit besides the point estimate (a thinned grid).
     pub bootstrap_starts: usize,
+    /// Calibrate the prediction interval on leave-largest-out refits so that it widens with
+    /// the distance beyond the fitted range (see the `calibration` module).
+    pub calibrate_intervals: bool,
 }
 
 impl Default for FitOptions {
@@ -80,6 +83,7 @@ impl Default for FitOptions {
             bootstrap: 0,
             seed: 0,
             bootstrap_starts: 8,
+            calibrate_intervals: false,
         }
     }
 }
@@ -187,6 +191,10 @@ pub struct Fit {
     /// Extrapolation check: predictions for the rows held out of the fit, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holdout: Option<Vec<crate::HeldOut>>,
+    /// How the prediction interval widens beyond the fitted range, when calibrated
+    /// ([`FitOptions::calibrate_intervals`]); fits saved before it existed load without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::IntervalCalibration>,
     /// Form selection that chose this fit's form, when it was chosen by `select`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection: Option<crate::Selection>,
@@ -270,6 +278,9 @@ pub fn fit_with_progress(
     }
     if opts.bootstrap > 0 {
         crate::bootstrap::attach(&mut fit, obs, progress)?;
+    }
+    if opts.calibrate_intervals {
+        crate::calibration::attach(&mut fit, obs)?;
     }
     Ok(fit)
 }
@@ -414,6 +425,7 @@ fn assemble(
         version: env!("CARGO_PKG_VERSION").to_string(),
         bootstrap: None,
         holdout: None,
+        calibration: None,
         selection: None,
         warnings: Vec::new(),
     };
@@ -475,13 +487,32 @@ impl Fit {
         crate::bootstrap::percentile_interval(&v, 0.95)
     }
 
-    /// 95% prediction interval for a new *run* with these inputs: the bootstrap spread of the
-    /// law combined with the scatter of runs around it. Every bootstrap prediction (or the
+    /// 95% prediction interval for a new *run* with these inputs: the in-sample interval
+    /// ([`Fit::in_sample_prediction_interval_obs`]), widened with the distance of (N, D) beyond
+    /// the fitted range when the fit's interval is calibrated ([`Fit::calibration`]; see the
+    /// `calibration` module), as it should be: the in-sample interval alone under-covers runs
+    /// larger than any fitted.
+    pub fn prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
+        let iv = self.in_sample_prediction_interval_obs(o)?;
+        Some(match &self.calibration {
+            Some(c) => c.widen(iv, c.distance(o.n, o.d), self.form.log_space()),
+            None => iv,
+        })
+    }
+
+    /// How far (N, D) lies beyond the fitted range (see the `calibration` module), when the
+    /// fit's interval is calibrated.
+    pub fn extrapolation_distance(&self, n: f64, d: f64) -> Option<f64> {
+        self.calibration.as_ref().map(|c| c.distance(n, d))
+    }
+
+    /// In-sample 95% prediction interval for a new *run* with these inputs: the bootstrap
+    /// spread of the law combined with the scatter of runs around it. Every bootstrap prediction (or the
     /// point estimate, without a bootstrap) is combined with every fit residual, inflated by
     /// √(n/(n − p)) because in-sample residuals understate out-of-sample scatter, and the
     /// interval is read off the percentiles of those combinations (multiplicatively in loss,
     /// as residuals are in log-loss; additively for the sigmoid's metric).
-    pub fn prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
+    pub fn in_sample_prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
         let n = self.residuals.len();
         let p = self.param_order.len() - self.fixed.len();
         if n <= p {

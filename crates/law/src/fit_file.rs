@@ -56,7 +56,8 @@ impl Fit {
     /// Checks that the fit's parts agree with each other and are in range: the form and the
     /// options', the parameter names and order and the form's, parameter values in their
     /// domains (finite; scales > 0), bootstrap samples of the form's length, finite residuals
-    /// and statistics, intervals ordered, derived quantities equal to what the parameters give.
+    /// and statistics, intervals ordered, derived quantities equal to what the parameters give,
+    /// and the interval calibration's numbers in range.
     pub fn validate(&self) -> Result<()> {
         let bad = |message: String| Err(Error::InvalidFit { origin: None, message });
         let form = self.form;
@@ -169,6 +170,9 @@ impl Fit {
             if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
                 return bad(format!("interval of `{name}` [{lo}, {hi}] is not an interval"));
             }
+        }
+        if let Some(Err(m)) = self.calibration.as_ref().map(|c| c.check()) {
+            return bad(m);
         }
         Ok(())
     }

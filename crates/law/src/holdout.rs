@@ -40,9 +40,27 @@ pub struct HeldOut {
     pub predicted: f64,
     /// (predicted − actual) / actual.
     pub rel_err: f64,
-    /// 95% prediction interval for the run (bootstrap spread and residual scatter), which
-    /// the actual loss should fall in 95% of the time.
+    /// 95% prediction interval for the run (bootstrap spread and residual scatter, widened
+    /// with the distance beyond the fitted range when the fit's interval is calibrated),
+    /// which the actual loss should fall in 95% of the time.
     pub interval: Option<[f64; 2]>,
+    /// When the fit's interval is calibrated: the in-sample interval before widening, to
+    /// compare coverage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sample_interval: Option<[f64; 2]>,
+}
+
+/// How many held-out rows fall inside their intervals: (inside the reported interval, inside
+/// the in-sample one when the fit is calibrated, rows with an interval).
+pub fn holdout_coverage(held: &[HeldOut]) -> (usize, Option<usize>, usize) {
+    let inside = |iv: Option<[f64; 2]>, y: f64| iv.is_some_and(|[lo, hi]| lo <= y && y <= hi);
+    let total = held.iter().filter(|h| h.interval.is_some()).count();
+    let calibrated = held.iter().any(|h| h.in_sample_interval.is_some());
+    (
+        held.iter().filter(|h| inside(h.interval, h.actual)).count(),
+        calibrated.then(|| held.iter().filter(|h| inside(h.in_sample_interval, h.actual)).count()),
+        total,
+    )
 }
 
 /// Splits rows into (fit on, held out); both must be non-empty.
@@ -94,6 +112,10 @@ pub fn evaluate_holdout(fit: &Fit, test: &[Observation]) -> Vec<HeldOut> {
                 predicted,
                 rel_err: (predicted - actual) / actual,
                 interval: fit.prediction_interval_obs(o),
+                in_sample_interval: fit
+                    .calibration
+                    .as_ref()
+                    .and_then(|_| fit.in_sample_prediction_interval_obs(o)),
             }
         })
         .collect()

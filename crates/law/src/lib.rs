@@ -11,6 +11,8 @@
 //! - [`fit_two_step`] → [`Downstream`]: a task metric from N and D through the loss (Bhagia et
 //!   al. 2024), with bootstrap intervals through both steps and plans by a target metric.
 //! - [`approaches`]: approach 1 (envelope of training curves) and 2 (IsoFLOP parabolas).
+//! - [`calibrate`] → [`IntervalCalibration`]: prediction intervals that widen with the distance
+//!   beyond the fitted range, calibrated on leave-largest-out refits.
 //! - [`select()`]: leave-largest-out (or rolling-origin) choice among candidate forms, with
 //!   tied exponents (α = β), fixed parameters and bounds available to every fit.
 //! - [`fastmath`]: the vectorisable exp and ln (≤ 1 ulp) the fit's objective runs on, built
@@ -36,6 +38,7 @@
 
 pub mod approaches;
 mod bootstrap;
+mod calibration;
 mod downstream;
 mod error;
 pub mod fastmath;
@@ -55,6 +58,7 @@ mod simd;
 pub mod synthetic;
 
 pub use bootstrap::{bootstrap, bootstrap_with_progress, intervals_of, percentile_interval};
+pub use calibration::{INTERVAL_LEVEL, IntervalCalibration, calibrate};
 pub use downstream::{
     ComputeForMetric, Downstream, DownstreamOptions, DownstreamPrediction, METRIC_HUBER_DELTA,
     TWO_STEP, TargetPlan, compute_for_metric, fit_metric_step, fit_two_step,
@@ -66,7 +70,7 @@ pub use fit::{
 pub use forms::{
     Form, KaplanVar, ParamSpec, R_D_STAR, R_N_STAR, SigmoidAxis, Transform, UNIQUE_TOKENS_PER_PARAM,
 };
-pub use holdout::{HeldOut, Holdout, evaluate_holdout, split_holdout};
+pub use holdout::{HeldOut, Holdout, evaluate_holdout, holdout_coverage, split_holdout};
 pub use huber::{HOFFMANN_DELTA, huber, huber_grad};
 pub use objective::Reduction;
 pub use observation::{

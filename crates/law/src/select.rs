@@ -167,7 +167,7 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         )));
     }
     let splits = match opts.rule {
-        SelectRule::LargestSizes => largest_sizes_splits(obs)?,
+        SelectRule::LargestSizes => largest_sizes_splits(obs, 2)?,
         SelectRule::ComputeQuantile => vec![largest_out_split(obs, opts.quantile)?],
         SelectRule::RollingOrigin => rolling_splits(obs)?,
     };
@@ -268,21 +268,22 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
     Ok((chosen, decision))
 }
 
-struct Split {
-    cut: f64,
-    train: Vec<Observation>,
-    test: Vec<Observation>,
+pub(crate) struct Split {
+    pub(crate) cut: f64,
+    pub(crate) train: Vec<Observation>,
+    pub(crate) test: Vec<Observation>,
 }
 
-/// Two splits, each holding out the largest model sizes: first the fewest largest sizes that
-/// hold at least 10% of the runs (the largest model alone when sizes repeat across budgets),
-/// then at least two sizes and 20%. A split is kept while at least three sizes stay to fit.
-fn largest_sizes_splits(obs: &[Observation]) -> Result<Vec<Split>> {
+/// Up to `max_splits` splits (selection: two), each holding out the largest model sizes: the
+/// k-th the fewest largest sizes that hold at least k·10% of the runs and at least k sizes
+/// (the largest model alone first when sizes repeat across budgets). A split is kept while at
+/// least three sizes stay to fit.
+pub(crate) fn largest_sizes_splits(obs: &[Observation], max_splits: usize) -> Result<Vec<Split>> {
     let mut sizes: Vec<f64> = obs.iter().map(|o| o.n).collect();
     sizes.sort_by(|a, b| b.total_cmp(a));
     sizes.dedup();
     let mut out: Vec<Split> = Vec::new();
-    for k in 1..=2usize {
+    for k in 1..=max_splits {
         // The k-th split's cut: the smallest size held out.
         let mut held = 0;
         let mut cut = None;

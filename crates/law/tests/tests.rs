@@ -5,6 +5,7 @@ mod approaches;
 mod bootstrap;
 mod example;
 mod forms;
+mod intervals;
 mod pitfall;
 mod plan;
 mod real_data;

@@ -1,7 +1,8 @@
 //! `isoflop predict`: the loss a saved fit predicts for N parameters and D tokens, with the
-//! bootstrap's percentile 95% interval when the fit was made with `--bootstrap`; from a
-//! downstream law (`fit --downstream`) the task metric through both steps, and from a
-//! `sigmoid` fit the metric at C = 6ND.
+//! bootstrap's percentile 95% interval when the fit was made with `--bootstrap` and the 95%
+//! interval for a new run (widened beyond the fitted range when the fit was made with
+//! `--calibrate-intervals`); from a downstream law (`fit --downstream`) the task metric
+//! through both steps, and from a `sigmoid` fit the metric at C = 6ND.
 
 use super::plan::{SavedLaw, load_law, parse_quantity};
 use crate::format::num;
@@ -37,8 +38,15 @@ struct Prediction {
     loss: f64,
     /// Where the law lies: bootstrap spread of the parameters.
     interval: Option<[f64; 2]>,
-    /// Where a new run lands: bootstrap spread and the runs' scatter around the law.
+    /// Where a new run lands: bootstrap spread and the runs' scatter around the law, widened
+    /// with the distance beyond the fitted range when the fit's interval is calibrated.
     prediction_interval: Option<[f64; 2]>,
+    /// With a calibrated fit: how far (N, D) lies beyond the fitted range (ln units).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extrapolation_distance: Option<f64>,
+    /// With a calibrated fit: the in-sample interval before widening.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_sample_prediction_interval: Option<[f64; 2]>,
 }
 
 /// Runs `isoflop predict`.
@@ -72,6 +80,11 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         loss: fit.predict_obs(&o),
         interval: fit.predict_interval_obs(&o),
         prediction_interval: fit.prediction_interval_obs(&o),
+        extrapolation_distance: fit.extrapolation_distance(n, d),
+        in_sample_prediction_interval: fit
+            .calibration
+            .as_ref()
+            .and_then(|_| fit.in_sample_prediction_interval_obs(&o)),
     };
     if json {
         return print_json(&p);
@@ -83,8 +96,19 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     println!("{} law from {}", p.form, args.fit.display());
     println!("  N = {}  D = {}  C = {}", num(n), num(d), num(p.compute));
     println!("  loss = {:.4}{}", p.loss, iv);
-    if let Some([lo, hi]) = p.prediction_interval {
-        println!("  a new run: 95% [{lo:.4}, {hi:.4}] (law spread and run-to-run scatter)");
+    match (p.prediction_interval, p.extrapolation_distance) {
+        (Some([lo, hi]), Some(x)) if x > 0.0 => println!(
+            "  a new run: 95% [{lo:.4}, {hi:.4}] (law spread and run-to-run scatter, widened \
+             for {x:.2} ln-units beyond the fitted range)"
+        ),
+        (Some([lo, hi]), Some(_)) => println!(
+            "  a new run: 95% [{lo:.4}, {hi:.4}] (law spread and run-to-run scatter; inside \
+             the fitted range)"
+        ),
+        (Some([lo, hi]), None) => {
+            println!("  a new run: 95% [{lo:.4}, {hi:.4}] (law spread and run-to-run scatter)")
+        }
+        (None, _) => {}
     }
     Ok(())
 }

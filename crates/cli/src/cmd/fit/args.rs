@@ -57,6 +57,12 @@ pub struct Args {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Calibrate the prediction interval on leave-largest-out refits (the largest sizes
+    /// holding 10%, 20%, 30% of the runs held out in turn), so that it widens with the distance
+    /// beyond the fitted range in ln N and ln D; saved in fit.json for `predict`. Needs at
+    /// least 4 distinct model sizes.
+    #[arg(long, conflicts_with = "downstream")]
+    pub calibrate_intervals: bool,
     /// Use every k-th start of the grid (1: the whole grid).
     #[arg(long, default_value_t = 1)]
     pub grid_stride: usize,

@@ -45,6 +45,16 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
             file.rows
         }
     };
+    if args.calibrate_intervals && args.approach != Approach::Parametric {
+        bail!(
+            "--calibrate-intervals calibrates the parametric law's prediction interval: it does \
+             not apply to --approach {}",
+            match args.approach {
+                Approach::Envelope => "envelope",
+                _ => "isoflop",
+            }
+        );
+    }
     match args.approach {
         Approach::Parametric if args.downstream => downstream::run(&args, &obs, json),
         Approach::Parametric => run_parametric(&args, &obs, json),
@@ -170,6 +180,7 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     let mut f = fit_with_progress(&train, &opts, &|s, k, n| bar.update(s, k, n))
         .with_context(|| format!("fitting {} to {}", form, args.data.display()))?;
     bar.done();
+    calibrate(args, &mut f, &train)?;
     f.input = Some(args.data.display().to_string());
     f.input_sha256 = args.data_sha256.clone();
     warn_unidentified(&f);
@@ -184,8 +195,19 @@ fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
     Ok(())
 }
 
-/// A progress bar on stderr for a long fit: the starts, then the bootstrap's resamples (drawn
-/// only on a terminal, never under `--json`).
+/// `--calibrate-intervals`: calibrates the fit's prediction interval on leave-largest-out
+/// refits of the rows it was fitted on, and records that it was asked for.
+fn calibrate(args: &Args, f: &mut isoflop_law::Fit, rows: &[Observation]) -> Result<()> {
+    if !args.calibrate_intervals {
+        return Ok(());
+    }
+    let c = isoflop_law::calibrate(f, rows)
+        .with_context(|| format!("--calibrate-intervals on {}", args.data.display()))?;
+    f.options.calibrate_intervals = true;
+    f.calibration = Some(c);
+    Ok(())
+}
+
 fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) -> Result<()> {
     let candidates = args
         .candidates
@@ -212,6 +234,7 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         f.bootstrap = Some(samples);
         f.intervals = isoflop_law::intervals_of(&f);
     }
+    calibrate(args, &mut f, obs)?;
     f.input = Some(args.data.display().to_string());
     f.input_sha256 = args.data_sha256.clone();
     warn_unidentified(&f);

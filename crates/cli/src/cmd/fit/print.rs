@@ -76,6 +76,19 @@ pub(super) fn print_fit(f: &Fit, data: &Path, saved: Option<&Path>) {
     if let Some(b) = &f.bootstrap {
         println!("  bootstrap  {} resamples, seed {}, {} failed", b.resamples, b.seed, b.failed);
     }
+    if let Some(c) = &f.calibration {
+        println!(
+            "  intervals  widen by e^±{:.4} per unit of ln-distance beyond the fitted range \
+             (calibrated on {} runs held out of {} leave-largest-out refits: {} inside before \
+             widening, {} after; held out up to distance {:.2})",
+            c.growth,
+            c.heldout,
+            c.splits,
+            c.inside_uncalibrated,
+            c.inside_calibrated,
+            c.max_distance
+        );
+    }
     if let Some(h) = &f.holdout {
         println!("held-out runs (fitted without them):");
         println!(
@@ -95,6 +108,17 @@ pub(super) fn print_fit(f: &Fit, data: &Path, saved: Option<&Path>) {
         }
         let mean = h.iter().map(|r| r.rel_err.abs()).sum::<f64>() / h.len() as f64;
         println!("  mean |rel err| {:.2}%", 100.0 * mean);
+        match isoflop_law::holdout_coverage(h) {
+            (_, _, 0) => {}
+            (inside, Some(before), total) => println!(
+                "  inside their 95% prediction interval: {inside} of {total} (calibrated), \
+                 {before} of {total} (in-sample, before widening)"
+            ),
+            (inside, None, total) => println!(
+                "  inside their 95% prediction interval: {inside} of {total} (in-sample; \
+                 --calibrate-intervals widens it beyond the fitted range)"
+            ),
+        }
     }
     if let Some(p) = saved {
         println!("saved {}", p.display());
