@@ -6,9 +6,10 @@
 //! - A compression scores its model before and after on the validation and OOD splits and,
 //!   for GPTQ and Wanda, runs a calibration set through it. The solvers' own arithmetic
 //!   (GPTQ's Cholesky of d×d Hessians) is small beside these passes at CPU-sweep sizes.
-//! - A fine-tune trains on the task's texts (each cut to the model's context) for at most its
-//!   epochs, scoring the dev split `evals_per_epoch` times an epoch and the test split once.
-//!   Early stopping makes real ones shorter: this is the most they take.
+//! - A fine-tune trains on the task's texts (each cut to the model's context, in shuffled
+//!   batches padded to their longest) for its most epochs, scoring the dev split
+//!   `evals_per_epoch` times an epoch and the test split once. Early stopping makes real ones
+//!   shorter.
 //! - A distillation trains the student for its tokens while the teacher runs forward on the
 //!   same tokens, and scores both students.
 
@@ -28,10 +29,13 @@ pub fn compress_seconds(opts: &CompressOptions, tps: f64) -> f64 {
 }
 
 /// The tokens a task's splits take in a model of `context` tokens: each text's bytes cut to
-/// the context, as the fine-tuner cuts them (byte-level tokenizer).
+/// the context, as the fine-tuner cuts them (byte-level tokenizer). Training batches are
+/// shuffled and padded to their longest text, so an epoch computes on every text at the
+/// expected longest length of a random batch; evaluation batches go in length order and pad
+/// little.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TaskTokens {
-    /// Training split.
+    /// Training split, padded as shuffled batches pad it.
     pub train: f64,
     /// Development split (scored along the way).
     pub dev: f64,
@@ -40,14 +44,38 @@ pub struct TaskTokens {
 }
 
 impl TaskTokens {
-    /// Counts `task`'s tokens for a model of `context` tokens.
-    pub fn of(task: &Task, context: usize) -> Self {
-        let sum = |s: &[Example]| s.iter().map(|e| e.text.len().clamp(1, context) as f64).sum();
-        Self { train: sum(&task.train), dev: sum(&task.dev), test: sum(&task.test) }
+    /// Counts `task`'s tokens for a model of `context` tokens, trained in batches of `batch`.
+    pub fn of(task: &Task, context: usize, batch: usize) -> Self {
+        let len = |e: &Example| e.text.len().clamp(1, context) as f64;
+        let sum = |s: &[Example]| s.iter().map(len).sum();
+        let mut lens: Vec<f64> = task.train.iter().map(len).collect();
+        let train = lens.len() as f64 * expected_longest(&mut lens, batch);
+        Self { train, dev: sum(&task.dev), test: sum(&task.test) }
     }
 }
 
-/// Seconds of one fine-tune at most.
+/// The expected longest of `b` lengths drawn without replacement from `lens`: sorted
+/// ascending, the i-th (1-based) is the longest with probability C(i−1, b−1) / C(n, b), which
+/// is b/n for the n-th and shrinks by (i − b)/(i − 1) from each to the one below.
+fn expected_longest(lens: &mut [f64], b: usize) -> f64 {
+    let n = lens.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let b = b.clamp(1, n);
+    lens.sort_by(f64::total_cmp);
+    let mut p = b as f64 / n as f64;
+    let mut e = 0.0;
+    for i in (b..=n).rev() {
+        e += p * lens[i - 1];
+        if i > 1 {
+            p *= (i - b) as f64 / (i - 1) as f64;
+        }
+    }
+    e
+}
+
+/// Seconds of one fine-tune at most epochs (early stopping shortens it).
 pub fn finetune_seconds(
     tokens: TaskTokens,
     epochs: usize,
@@ -118,7 +146,7 @@ pub fn stage_costs(
     let epochs = spec.finetune.epochs.unwrap_or(defaults.max_epochs);
     for (r, e) in runs.iter().zip(estimates) {
         for task in tasks.iter().flatten() {
-            let tokens = TaskTokens::of(task, r.model.context);
+            let tokens = TaskTokens::of(task, r.model.context, defaults.batch);
             for _ in &spec.finetune.methods {
                 let s =
                     finetune_seconds(tokens, epochs, defaults.evals_per_epoch, e.tokens_per_second);
@@ -181,6 +209,13 @@ mod tests {
             rows_read: 3,
             duplicates_removed: 0,
         };
-        assert_eq!(TaskTokens::of(&task, 32), TaskTokens { train: 33.0, dev: 0.0, test: 3.0 });
+        // One batch of both: each computes at the longest, 32.
+        assert_eq!(TaskTokens::of(&task, 32, 32), TaskTokens { train: 64.0, dev: 0.0, test: 3.0 });
+        // Batches of one pad nothing.
+        assert_eq!(TaskTokens::of(&task, 32, 1).train, 33.0);
+        // Lengths 1, 2, 3, 4 in random pairs: the longer is 2, 3, 3, 4, 4, 4 over the six
+        // pairs, 20/6 on average.
+        let e = expected_longest(&mut [4.0, 1.0, 3.0, 2.0], 2);
+        assert!((e - 20.0 / 6.0).abs() < 1e-12, "{e}");
     }
 }

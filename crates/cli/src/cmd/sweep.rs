@@ -243,7 +243,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     if finetune_runs > 0 {
         println!(
             "+ {finetune_runs} fine-tune runs ({} task(s) × {} method(s) of each model, after it \
-             finishes; {}, at most: early stopping shortens them)",
+             finishes; {}, every epoch run: early stopping shortens them)",
             spec.finetune.tasks.len(),
             spec.finetune.methods.len(),
             timed(finetune_runs, finetune_s, "finetune")
