@@ -164,12 +164,15 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             .filter(|s| !f(s).is_empty())
             .map(|s| f(s).iter().map(|j| j.0).fold(0.0, |a, b| a + b))
     };
-    let (compress_s, finetune_s, distill_s) =
-        (seconds(|s| &s.compress), seconds(|s| &s.finetune), seconds(|s| &s.distill));
-    let timed = |n: usize, secs: Option<f64>, what: &str| match secs {
-        Some(t) if n > 0 && !(what == "finetune" && finetune_untimed(&stages)) => {
-            format!("{} of run time", fmt_duration(t))
-        }
+    // A task that could not be priced leaves the fine-tunes' total untold, not understated.
+    let priced = stages.as_ref().is_some_and(|s| s.notes.is_empty());
+    let (compress_s, finetune_s, distill_s) = (
+        seconds(|s| &s.compress),
+        seconds(|s| &s.finetune).filter(|_| priced),
+        seconds(|s| &s.distill),
+    );
+    let timed = |n: usize, secs: Option<f64>| match secs {
+        Some(t) if n > 0 => format!("{} of run time", fmt_duration(t)),
         _ => "not in the time estimate".to_string(),
     };
     let total_flops: f64 = runs.iter().map(|r| r.flops).sum();
@@ -201,7 +204,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "finetune_runs": finetune_runs,
             "distill_runs": distill_runs,
             "compress_seconds": compress_s,
-            "finetune_seconds": finetune_s.filter(|_| !finetune_untimed(&stages)),
+            "finetune_seconds": finetune_s,
             "distill_seconds": distill_s,
         }));
     }
@@ -229,7 +232,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         println!(
             "+ {compress_runs} compression runs ({} of each model, after it finishes; {})",
             methods.join(", "),
-            timed(compress_runs, compress_s, "compress")
+            timed(compress_runs, compress_s)
         );
     }
     if let Some(d) = spec.distill.as_ref().filter(|_| distill_runs > 0) {
@@ -237,7 +240,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
             "+ {distill_runs} distillation runs (each budget's {} run teaching its other models, \
              after they finish; {})",
             d.teacher.name(),
-            timed(distill_runs, distill_s, "distill")
+            timed(distill_runs, distill_s)
         );
     }
     if finetune_runs > 0 {
@@ -246,7 +249,7 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
              finishes; {}, every epoch run: early stopping shortens them)",
             spec.finetune.tasks.len(),
             spec.finetune.methods.len(),
-            timed(finetune_runs, finetune_s, "finetune")
+            timed(finetune_runs, finetune_s)
         );
     }
     for n in stages.iter().flat_map(|s| &s.notes) {
@@ -260,11 +263,6 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Whether some task could not be priced (then the fine-tunes' total would mislead).
-fn finetune_untimed(stages: &Option<StageCosts>) -> bool {
-    stages.as_ref().is_some_and(|s| !s.notes.is_empty())
 }
 
 fn print_plan(
