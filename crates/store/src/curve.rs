@@ -23,22 +23,26 @@ pub struct CurvePoint {
 impl Store {
     /// The curve of run `id`, by tokens.
     pub fn curve(&self, id: i64) -> Result<Vec<CurvePoint>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT tokens, step, train_loss, val_loss FROM curve_points
-                 WHERE run_id = ?1 ORDER BY tokens",
-            )
-            .map_err(self.err("cannot read curve"))?;
-        stmt.query_map([id], |r| {
-            Ok(CurvePoint {
-                tokens: r.get(0)?,
-                step: r.get::<_, Option<i64>>(1)?.map(|s| s as u64),
-                train_loss: r.get(2)?,
-                val_loss: r.get(3)?,
+        let rows = self
+            .db
+            .with(|c| {
+                c.query(
+                    "SELECT tokens, step, train_loss, val_loss FROM curve_points
+                     WHERE run_id = ?1 ORDER BY tokens",
+                    crate::db::vals![id],
+                )
             })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(self.err("cannot read curve"))
+            .map_err(self.err("cannot read curve"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(CurvePoint {
+                    tokens: r.real(0)?,
+                    step: r.opt_int(1)?.map(|s| s as u64),
+                    train_loss: r.opt_real(2)?,
+                    val_loss: r.opt_real(3)?,
+                })
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err("cannot read curve"))
     }
 }

@@ -6,16 +6,29 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// SQLite refused an operation; `context` says which.
-    #[error("run store {path}: {context}")]
-    Sqlite {
-        /// The database file.
+    /// The database (SQLite or PostgreSQL) refused an operation; `context` says which.
+    #[error("run store {path}: {context}: {source}")]
+    Database {
+        /// The database file, or the PostgreSQL URL without its password.
         path: PathBuf,
         /// What the store was doing.
         context: String,
-        /// SQLite's own error.
+        /// The backend's own error.
         #[source]
-        source: rusqlite::Error,
+        source: crate::db::DbError,
+    },
+    /// A SQLite store handed to an executor whose workers run on other nodes.
+    #[error(
+        "run store {path} is a SQLite file, which the workers of the {executor} executor on \
+         other nodes cannot share (SQLite's WAL mode does not work over a network \
+         filesystem); give --db postgres://user@host/dbname (or set ISOFLOP_DB), and bring \
+         the results home with `isoflop store copy`"
+    )]
+    NotShareable {
+        /// The SQLite file.
+        path: PathBuf,
+        /// The executor that needs a shared store.
+        executor: String,
     },
     /// The database was written by a newer isoflop whose schema this build does not know.
     #[error(

@@ -1,7 +1,11 @@
-//! isoflop-store: the run store, one SQLite file that every sweep writes and every report
-//! reads.
+//! isoflop-store: the run store that every sweep writes and every report reads: one SQLite
+//! file for one machine, or a PostgreSQL database that workers on many nodes share.
 //!
-//! - [`Store`]: opens (and migrates) the file; WAL mode, `synchronous = FULL`.
+//! - [`Store`]: opens (and migrates) the store; the same schema, migrations and state machine
+//!   on both backends ([`Backend`]). `--db isoflop.db` is a SQLite file (WAL mode,
+//!   `synchronous = FULL`); `--db postgres://user@host/dbname` a PostgreSQL database, where a
+//!   claim locks its row (`FOR UPDATE SKIP LOCKED`) and a lost connection is retried with
+//!   backoff. [`Store::copy_from`] moves sweeps between stores.
 //! - [`Sweep`]: a named family of runs and the spec that planned them.
 //! - [`Run`], [`NewRun`], [`Metrics`]: one training run, its resolved config and what it
 //!   measured; [`RunStatus`] is its life, `pending → running → done | failed | diverged`.
@@ -30,7 +34,9 @@
 //! ```
 #![deny(missing_docs)]
 
+mod copy;
 mod curve;
+mod db;
 mod error;
 mod owner;
 mod run;
@@ -38,10 +44,13 @@ mod schema;
 mod spec_diff;
 mod status;
 mod store;
+pub mod test_db;
 
+pub use copy::CopySummary;
 pub use curve::CurvePoint;
+pub use db::{Backend, DbError};
 pub use error::{Error, Result};
 pub use run::{Metrics, NewRun, Run, RunFilter};
 pub use schema::SCHEMA_VERSION;
 pub use status::RunStatus;
-pub use store::{Store, Sweep};
+pub use store::{Store, Sweep, backend_of, display_location, is_postgres};

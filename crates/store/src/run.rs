@@ -1,12 +1,12 @@
 //! Runs: planning, claiming, finishing, listing.
 //!
-//! Every state change is one SQLite transaction, so a process killed at any instant leaves
+//! Every state change is one database transaction, so a process killed at any instant leaves
 //! each run either before or after the change, never between: a finished run's metrics and
 //! its whole loss curve land together with `status = done`, or not at all.
 
+use crate::db::{Conn, DbError, Row, Value, vals};
 use crate::store::now;
 use crate::{CurvePoint, Error, Result, RunStatus, Store};
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// A run to plan: what the sweep spec asks for.
@@ -92,6 +92,12 @@ pub struct Run {
     pub started_at: Option<f64>,
     /// Unix seconds of the final status.
     pub finished_at: Option<f64>,
+    /// Unix seconds of the last sign of life of the process training it (its claim, then a
+    /// heartbeat every few seconds while it trains).
+    pub heartbeat: Option<f64>,
+    /// The scheduler's job that trains (or last trained) it: `12345_7` for task 7 of a Slurm
+    /// job array.
+    pub job: Option<String>,
 }
 
 impl Run {
@@ -119,44 +125,44 @@ pub struct RunFilter {
 const RUN_COLUMNS: &str = "r.id, s.name, r.key, r.status, r.reason, r.config, r.params, r.tokens,
     r.flops, r.budget, r.seed, r.loss, r.train_loss, r.ood_loss, r.bits_per_byte,
     r.tokens_per_second, r.mfu, r.wall_seconds, r.checkpoint, r.engine, r.host, r.version,
-    r.source, r.attempts, r.started_at, r.finished_at";
+    r.source, r.attempts, r.started_at, r.finished_at, r.heartbeat, r.job";
 
 type RawRun = (Run, String, String);
 
-fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRun> {
-    let status: String = r.get(3)?;
-    let config: String = r.get(5)?;
+fn read_row(r: &Row) -> std::result::Result<RawRun, DbError> {
     let run = Run {
-        id: r.get(0)?,
-        sweep: r.get(1)?,
-        key: r.get(2)?,
+        id: r.int(0)?,
+        sweep: r.text(1)?,
+        key: r.text(2)?,
         status: RunStatus::Pending,
-        reason: r.get(4)?,
+        reason: r.opt_text(4)?,
         config: serde_json::Value::Null,
-        params: r.get(6)?,
-        tokens: r.get(7)?,
-        flops: r.get(8)?,
-        budget: r.get(9)?,
-        seed: r.get::<_, i64>(10)? as u64,
+        params: r.real(6)?,
+        tokens: r.real(7)?,
+        flops: r.real(8)?,
+        budget: r.opt_real(9)?,
+        seed: r.int(10)? as u64,
         metrics: Metrics {
-            loss: r.get(11)?,
-            train_loss: r.get(12)?,
-            ood_loss: r.get(13)?,
-            bits_per_byte: r.get(14)?,
-            tokens_per_second: r.get(15)?,
-            mfu: r.get(16)?,
-            wall_seconds: r.get(17)?,
+            loss: r.opt_real(11)?,
+            train_loss: r.opt_real(12)?,
+            ood_loss: r.opt_real(13)?,
+            bits_per_byte: r.opt_real(14)?,
+            tokens_per_second: r.opt_real(15)?,
+            mfu: r.opt_real(16)?,
+            wall_seconds: r.opt_real(17)?,
         },
-        checkpoint: r.get(18)?,
-        engine: r.get(19)?,
-        host: r.get(20)?,
-        version: r.get(21)?,
-        source: r.get(22)?,
-        attempts: r.get(23)?,
-        started_at: r.get(24)?,
-        finished_at: r.get(25)?,
+        checkpoint: r.opt_text(18)?,
+        engine: r.opt_text(19)?,
+        host: r.opt_text(20)?,
+        version: r.opt_text(21)?,
+        source: r.text(22)?,
+        attempts: r.int(23)? as u32,
+        started_at: r.opt_real(24)?,
+        finished_at: r.opt_real(25)?,
+        heartbeat: r.opt_real(26)?,
+        job: r.opt_text(27)?,
     };
-    Ok((run, status, config))
+    Ok((run, r.text(3)?, r.text(5)?))
 }
 
 impl Store {
@@ -176,42 +182,32 @@ impl Store {
     /// Returns how many runs were new.
     pub fn plan_runs(&mut self, sweep_id: i64, runs: &[NewRun]) -> Result<usize> {
         let t = now();
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            context: "cannot plan runs".into(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        let mut added = 0;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO runs (sweep_id, key, status, config, params, tokens, flops,
-                        budget, seed, engine, updated_at)
-                     VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT(sweep_id, key) DO NOTHING",
-                )
-                .map_err(err)?;
-            for r in runs {
-                added += stmt
-                    .execute(params![
-                        sweep_id,
-                        r.key,
-                        r.config.to_string(),
-                        r.params,
-                        r.tokens,
-                        r.flops,
-                        r.budget,
-                        r.seed as i64,
-                        r.engine,
-                        t
-                    ])
-                    .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)?;
-        Ok(added)
+        self.db
+            .tx(true, |c| {
+                let mut added = 0;
+                for r in runs {
+                    added += c.execute(
+                        "INSERT INTO runs (sweep_id, key, status, config, params, tokens, flops,
+                            budget, seed, engine, updated_at)
+                         VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT(sweep_id, key) DO NOTHING",
+                        vals![
+                            sweep_id,
+                            &r.key,
+                            r.config.to_string(),
+                            r.params,
+                            r.tokens,
+                            r.flops,
+                            r.budget,
+                            r.seed as i64,
+                            r.engine.as_deref(),
+                            t
+                        ],
+                    )?;
+                }
+                Ok(added as usize)
+            })
+            .map_err(self.tx_err("cannot plan runs"))
     }
 
     /// Runs matching `filter`, by sweep then id.
@@ -219,10 +215,10 @@ impl Store {
         let mut sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs r JOIN sweeps s ON s.id = r.sweep_id WHERE 1 = 1"
         );
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
         if let Some(sweep) = &filter.sweep {
             self.sweep(sweep)?;
-            args.push(sweep.clone());
+            args.push(sweep.into());
             sql += &format!(" AND s.name = ?{}", args.len());
         }
         if !filter.statuses.is_empty() {
@@ -230,19 +226,19 @@ impl Store {
                 .statuses
                 .iter()
                 .map(|st| {
-                    args.push(st.as_str().to_string());
+                    args.push(st.as_str().into());
                     format!("?{}", args.len())
                 })
                 .collect();
             sql += &format!(" AND r.status IN ({})", marks.join(", "));
         }
         sql += " ORDER BY s.id, r.id";
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err("cannot list runs"))?;
-        let raws = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), read_row)
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(self.err("cannot list runs"))?;
-        raws.into_iter().map(|raw| self.decode(raw)).collect()
+        let rows = self.db.with(|c| c.query(&sql, &args)).map_err(self.err("cannot list runs"))?;
+        rows.iter()
+            .map(|r| {
+                read_row(r).map_err(self.err("cannot list runs")).and_then(|raw| self.decode(raw))
+            })
+            .collect()
     }
 
     /// One run by id.
@@ -250,12 +246,12 @@ impl Store {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs r JOIN sweeps s ON s.id = r.sweep_id WHERE r.id = ?1"
         );
-        let raw = self
-            .conn
-            .query_row(&sql, [id], read_row)
-            .optional()
+        let row = self
+            .db
+            .with(|c| c.query_opt(&sql, vals![id]))
             .map_err(self.err("cannot read run"))?
             .ok_or(Error::UnknownRun(id))?;
+        let raw = read_row(&row).map_err(self.err("cannot read run"))?;
         self.decode(raw)
     }
 
@@ -265,51 +261,152 @@ impl Store {
     /// from being trained twice; a run `running` under another live owner (a process on this
     /// host that still exists, or any process on another host) is refused with
     /// [`Error::Claimed`], whatever run directories the two processes use. A run whose owner
-    /// is dead (killed, say) is recovered. Check and update are one `BEGIN IMMEDIATE`
-    /// transaction, so two claimers never both win.
+    /// is dead (killed, say) is recovered. Check and update are one transaction holding the
+    /// run's write lock (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's `FOR UPDATE SKIP LOCKED`, so
+    /// a worker never waits on a run another worker is claiming: it is [`Error::Claimed`]), so
+    /// two claimers, on any nodes, never both win.
     pub fn claim(&self, id: i64, host: &str, version: &str, checkpoint: &str) -> Result<Run> {
+        self.claim_as(id, host, version, checkpoint, None)
+    }
+
+    /// [`Store::claim`], recording the scheduler's job that trains the run (`sweep status`
+    /// shows it beside the scheduler's state).
+    pub fn claim_as(
+        &self,
+        id: i64,
+        host: &str,
+        version: &str,
+        checkpoint: &str,
+        job: Option<&str>,
+    ) -> Result<Run> {
         let t = now();
-        let err = self.err("cannot claim run");
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(self.err("cannot claim run"))?;
-        let row: Option<(String, String, Option<String>)> = tx
-            .query_row("SELECT key, status, owner FROM runs WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        self.db
+            .tx(true, |c| {
+                let skip = if c.for_update().is_empty() { "" } else { " FOR UPDATE SKIP LOCKED" };
+                let row = c.query_opt(
+                    &format!("SELECT key, status, owner FROM runs WHERE id = ?1{skip}"),
+                    vals![id],
+                )?;
+                let Some(row) = row else {
+                    // Locked by a claimer on PostgreSQL, or no such run.
+                    return match c.query_opt("SELECT key FROM runs WHERE id = ?1", vals![id])? {
+                        Some(r) => Err(Error::Claimed {
+                            id,
+                            key: r.text(0)?,
+                            owner: "another worker claiming it at this moment".into(),
+                        }
+                        .into()),
+                        None => Err(Error::UnknownRun(id).into()),
+                    };
+                };
+                let (key, status, owner) = (row.text(0)?, row.text(1)?, row.opt_text(2)?);
+                let ours = owner.as_deref() == Some(self.owner.as_str());
+                if status == "running" && !ours && crate::owner::is_alive(owner.as_deref()) {
+                    return Err(Error::Claimed { id, key, owner: owner.unwrap_or_default() }.into());
+                }
+                if status != "pending" && status != "running" {
+                    return Err(Error::BadTransition {
+                        id,
+                        key,
+                        status,
+                        action: "claim it for training",
+                    }
+                    .into());
+                }
+                c.execute(
+                    "UPDATE runs SET status = 'running', reason = NULL, host = ?2, version = ?3,
+                        checkpoint = ?4, attempts = attempts + 1, owner = ?6, heartbeat = ?5,
+                        started_at = COALESCE(started_at, ?5), updated_at = ?5, job = ?7
+                     WHERE id = ?1",
+                    vals![id, host, version, checkpoint, t, self.owner.as_str(), job],
+                )?;
+                Ok(())
             })
-            .optional()
-            .map_err(self.err("cannot claim run"))?;
-        let (key, status, owner) = row.ok_or(Error::UnknownRun(id))?;
-        let ours = owner.as_deref() == Some(self.owner.as_str());
-        if status == "running" && !ours && crate::owner::is_alive(owner.as_deref()) {
-            return Err(Error::Claimed { id, key, owner: owner.unwrap_or_default() });
-        }
-        if status != "pending" && status != "running" {
-            return Err(Error::BadTransition { id, key, status, action: "claim it for training" });
-        }
-        tx.execute(
-            "UPDATE runs SET status = 'running', reason = NULL, host = ?2, version = ?3,
-                checkpoint = ?4, attempts = attempts + 1, owner = ?6, heartbeat = ?5,
-                started_at = COALESCE(started_at, ?5), updated_at = ?5
-             WHERE id = ?1",
-            params![id, host, version, checkpoint, t, self.owner],
-        )
-        .map_err(self.err("cannot claim run"))?;
-        tx.commit().map_err(err)?;
+            .map_err(self.tx_err("cannot claim run"))?;
         self.run(id)
+    }
+
+    /// Records a sign of life of `owner`, the process training run `id` (a heartbeat thread
+    /// calls this every few seconds through its own handle). Returns false when the run is no
+    /// longer `running` under `owner` (released, finished, or reset as stale).
+    pub fn heartbeat(&self, id: i64, owner: &str) -> Result<bool> {
+        let n = self
+            .db
+            .with(|c| {
+                c.execute(
+                    "UPDATE runs SET heartbeat = ?3 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+                    vals![id, owner, now()],
+                )
+            })
+            .map_err(self.err("cannot record heartbeat"))?;
+        Ok(n > 0)
+    }
+
+    /// The sweep's `running` runs whose trainer is gone: its owner is a dead process of this
+    /// host, or its last heartbeat is older than `stale_after` seconds (a node that failed, a
+    /// task killed without warning).
+    pub fn stale_runs(&self, sweep_id: i64, stale_after: f64) -> Result<Vec<Run>> {
+        let t = now();
+        let rows = self
+            .db
+            .with(|c| {
+                c.query(
+                    "SELECT id, owner, heartbeat FROM runs WHERE sweep_id = ?1 AND status = 'running'",
+                    vals![sweep_id],
+                )
+            })
+            .map_err(self.err("cannot list running runs"))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let f = || -> std::result::Result<_, DbError> {
+                Ok((r.int(0)?, r.opt_text(1)?, r.opt_real(2)?))
+            };
+            let (id, owner, beat) = f().map_err(self.err("cannot list running runs"))?;
+            let silent = beat.is_none_or(|b| t - b > stale_after);
+            if silent || !crate::owner::is_alive(owner.as_deref()) {
+                out.push(self.run(id)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts the sweep's stale runs ([`Store::stale_runs`]) back to `pending`, each in one
+    /// transaction that checks it is still the same stale claim (a heartbeat that came in since
+    /// keeps the run). Their checkpoints stay, so they resume. Returns the runs reset.
+    pub fn reset_stale(&self, sweep_id: i64, stale_after: f64) -> Result<Vec<Run>> {
+        let mut reset = Vec::new();
+        for run in self.stale_runs(sweep_id, stale_after)? {
+            let n = self
+                .db
+                .with(|c| {
+                    c.execute(
+                        "UPDATE runs SET status = 'pending', owner = NULL, updated_at = ?4,
+                            reason = 'its trainer stopped without a word (stale heartbeat); reset to pending'
+                         WHERE id = ?1 AND status = 'running' AND attempts = ?2
+                           AND COALESCE(heartbeat, 0) = ?3",
+                        vals![run.id, i64::from(run.attempts), run.heartbeat.unwrap_or(0.0), now()],
+                    )
+                })
+                .map_err(self.err("cannot reset stale run"))?;
+            if n > 0 {
+                reset.push(self.run(run.id)?);
+            }
+        }
+        Ok(reset)
     }
 
     /// Puts the sweep's `failed` runs back to `pending` so the next `sweep run` trains them
     /// again (from their checkpoints where they have one). Returns how many.
     pub fn retry_failed(&self, sweep_id: i64) -> Result<usize> {
-        self.conn
-            .execute(
-                "UPDATE runs SET status = 'pending', updated_at = ?2
-                 WHERE sweep_id = ?1 AND status = 'failed'",
-                params![sweep_id, now()],
-            )
+        self.db
+            .with(|c| {
+                c.execute(
+                    "UPDATE runs SET status = 'pending', updated_at = ?2
+                     WHERE sweep_id = ?1 AND status = 'failed'",
+                    vals![sweep_id, now()],
+                )
+            })
+            .map(|n| n as usize)
             .map_err(self.err("cannot retry failed runs"))
     }
 
@@ -321,7 +418,7 @@ impl Store {
             "UPDATE runs SET status = 'pending', reason = ?2,
                 wall_seconds = COALESCE(wall_seconds, 0) + ?3, updated_at = ?4
              WHERE id = ?1 AND status = 'running'",
-            params![id, reason, wall_seconds, now()],
+            vals![id, reason, wall_seconds, now()],
             "release it",
         )
     }
@@ -359,37 +456,38 @@ impl Store {
         curve: &[CurvePoint],
     ) -> Result<()> {
         let t = now();
-        let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            context: format!("cannot close run {id}"),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
-        let n = tx
-            .execute(
-                "UPDATE runs SET status = ?2, reason = ?3, loss = ?4, train_loss = ?5,
-                    ood_loss = ?6, bits_per_byte = ?7, tokens_per_second = ?8, mfu = ?9,
-                    wall_seconds = COALESCE(?10, wall_seconds),
-                    finished_at = ?11, updated_at = ?11
-                 WHERE id = ?1 AND status = 'running'",
-                params![
-                    id,
-                    status.as_str(),
-                    reason,
-                    m.loss,
-                    m.train_loss,
-                    m.ood_loss,
-                    m.bits_per_byte,
-                    m.tokens_per_second,
-                    m.mfu,
-                    m.wall_seconds,
-                    t
-                ],
-            )
-            .map_err(err)?;
-        if n == 0 {
-            drop(tx);
+        let closed = self
+            .db
+            .tx(true, |c| {
+                let n = c.execute(
+                    "UPDATE runs SET status = ?2, reason = ?3, loss = ?4, train_loss = ?5,
+                        ood_loss = ?6, bits_per_byte = ?7, tokens_per_second = ?8, mfu = ?9,
+                        wall_seconds = COALESCE(?10, wall_seconds),
+                        finished_at = ?11, updated_at = ?11
+                     WHERE id = ?1 AND status = 'running'",
+                    vals![
+                        id,
+                        status.as_str(),
+                        reason,
+                        m.loss,
+                        m.train_loss,
+                        m.ood_loss,
+                        m.bits_per_byte,
+                        m.tokens_per_second,
+                        m.mfu,
+                        m.wall_seconds,
+                        t
+                    ],
+                )?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                c.execute("DELETE FROM curve_points WHERE run_id = ?1", vals![id])?;
+                insert_curve(c, id, curve)?;
+                Ok(true)
+            })
+            .map_err(self.tx_err(&format!("cannot close run {id}")))?;
+        if !closed {
             let run = self.run(id)?;
             return Err(Error::BadTransition {
                 id,
@@ -398,19 +496,11 @@ impl Store {
                 action: "close it",
             });
         }
-        tx.execute("DELETE FROM curve_points WHERE run_id = ?1", [id]).map_err(err)?;
-        insert_curve(&tx, id, curve, &err)?;
-        tx.commit().map_err(err)
+        Ok(())
     }
 
-    fn transition(
-        &self,
-        id: i64,
-        sql: &str,
-        args: impl rusqlite::Params,
-        action: &'static str,
-    ) -> Result<()> {
-        let n = self.conn.execute(sql, args).map_err(self.err("cannot update run"))?;
+    fn transition(&self, id: i64, sql: &str, args: &[Value], action: &'static str) -> Result<()> {
+        let n = self.db.with(|c| c.execute(sql, args)).map_err(self.err("cannot update run"))?;
         if n == 0 {
             let run = self.run(id)?;
             return Err(Error::BadTransition {
@@ -438,109 +528,103 @@ impl Store {
     ) -> Result<usize> {
         let t = now();
         let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            context: "cannot import runs".into(),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
-        tx.execute(
-            "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT(name) DO NOTHING",
-            params![sweep, spec.to_string(), t],
-        )
-        .map_err(err)?;
-        let sweep_id: i64 = tx
-            .query_row("SELECT id FROM sweeps WHERE name = ?1", [sweep], |r| r.get(0))
-            .map_err(err)?;
-        let trained: Vec<String> = {
-            let mut stmt = tx
-                .prepare("SELECT key FROM runs WHERE sweep_id = ?1 AND source != 'import'")
-                .map_err(err)?;
-            stmt.query_map([sweep_id], |r| r.get(0))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-                .map_err(err)?
-        };
-        let clash: Vec<&str> = runs
-            .iter()
-            .map(|r| r.0.key.as_str())
-            .filter(|k| trained.iter().any(|t| t == k))
-            .collect();
-        if !clash.is_empty() && !replace_trained {
-            return Err(Error::ImportClash {
-                path: self.path.clone(),
-                sweep: sweep.to_string(),
-                keys: clash.join(", "),
-            });
-        }
-        if trained.is_empty() || replace_trained {
-            tx.execute(
-                "UPDATE sweeps SET spec = ?2, updated_at = ?3 WHERE id = ?1",
-                params![sweep_id, spec.to_string(), t],
-            )
-            .map_err(err)?;
-        }
-        for (r, m, curve) in runs {
-            tx.execute(
-                "DELETE FROM runs WHERE sweep_id = ?1 AND key = ?2",
-                params![sweep_id, r.key],
-            )
-            .map_err(err)?;
-            tx.execute(
-                "INSERT INTO runs (sweep_id, key, status, config, params, tokens, flops, budget,
-                    seed, engine, loss, train_loss, ood_loss, bits_per_byte, tokens_per_second,
-                    mfu, wall_seconds, source, finished_at, updated_at)
-                 VALUES (?1, ?2, 'done', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                    ?15, ?16, 'import', ?17, ?17)",
-                params![
-                    sweep_id,
-                    r.key,
-                    r.config.to_string(),
-                    r.params,
-                    r.tokens,
-                    r.flops,
-                    r.budget,
-                    r.seed as i64,
-                    r.engine,
-                    m.loss,
-                    m.train_loss,
-                    m.ood_loss,
-                    m.bits_per_byte,
-                    m.tokens_per_second,
-                    m.mfu,
-                    m.wall_seconds,
-                    t
-                ],
-            )
-            .map_err(err)?;
-            let id = tx.last_insert_rowid();
-            insert_curve(&tx, id, curve, &err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(runs.len())
+        self.db
+            .tx(true, |c| {
+                c.execute(
+                    "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT(name) DO NOTHING",
+                    vals![sweep, spec.to_string(), t],
+                )?;
+                let lock = c.for_update();
+                let sweep_id = c
+                    .query(&format!("SELECT id FROM sweeps WHERE name = ?1{lock}"), vals![sweep])?
+                    .remove(0)
+                    .int(0)?;
+                let trained: Vec<String> = c
+                    .query(
+                        "SELECT key FROM runs WHERE sweep_id = ?1 AND source != 'import'",
+                        vals![sweep_id],
+                    )?
+                    .iter()
+                    .map(|r| r.text(0))
+                    .collect::<std::result::Result<_, _>>()?;
+                let clash: Vec<&str> = runs
+                    .iter()
+                    .map(|r| r.0.key.as_str())
+                    .filter(|k| trained.iter().any(|t| t == k))
+                    .collect();
+                if !clash.is_empty() && !replace_trained {
+                    return Err(Error::ImportClash {
+                        path: path.clone(),
+                        sweep: sweep.to_string(),
+                        keys: clash.join(", "),
+                    }
+                    .into());
+                }
+                if trained.is_empty() || replace_trained {
+                    c.execute(
+                        "UPDATE sweeps SET spec = ?2, updated_at = ?3 WHERE id = ?1",
+                        vals![sweep_id, spec.to_string(), t],
+                    )?;
+                }
+                for (r, m, curve) in runs {
+                    c.execute(
+                        "DELETE FROM runs WHERE sweep_id = ?1 AND key = ?2",
+                        vals![sweep_id, &r.key],
+                    )?;
+                    let id = c
+                        .query(
+                            "INSERT INTO runs (sweep_id, key, status, config, params, tokens, flops,
+                                budget, seed, engine, loss, train_loss, ood_loss, bits_per_byte,
+                                tokens_per_second, mfu, wall_seconds, source, finished_at, updated_at)
+                             VALUES (?1, ?2, 'done', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                                ?14, ?15, ?16, 'import', ?17, ?17)
+                             RETURNING id",
+                            vals![
+                                sweep_id,
+                                &r.key,
+                                r.config.to_string(),
+                                r.params,
+                                r.tokens,
+                                r.flops,
+                                r.budget,
+                                r.seed as i64,
+                                r.engine.as_deref(),
+                                m.loss,
+                                m.train_loss,
+                                m.ood_loss,
+                                m.bits_per_byte,
+                                m.tokens_per_second,
+                                m.mfu,
+                                m.wall_seconds,
+                                t
+                            ],
+                        )?
+                        .remove(0)
+                        .int(0)?;
+                    insert_curve(c, id, curve)?;
+                }
+                Ok(runs.len())
+            })
+            .map_err(self.tx_err("cannot import runs"))
     }
 }
 
 /// Writes a run's curve points inside the caller's transaction (a point at the same token count
 /// replaces the earlier one, so a resumed run never duplicates a point).
-fn insert_curve(
-    tx: &rusqlite::Transaction<'_>,
+pub(crate) fn insert_curve(
+    c: &mut Conn,
     id: i64,
     curve: &[CurvePoint],
-    err: &impl Fn(rusqlite::Error) -> Error,
-) -> Result<()> {
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT OR REPLACE INTO curve_points (run_id, tokens, step, train_loss, val_loss)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .map_err(err)?;
+) -> std::result::Result<(), DbError> {
     for p in curve {
-        stmt.execute(params![id, p.tokens, p.step.map(|s| s as i64), p.train_loss, p.val_loss])
-            .map_err(err)?;
+        c.execute(
+            "INSERT INTO curve_points (run_id, tokens, step, train_loss, val_loss)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(run_id, tokens) DO UPDATE SET step = excluded.step,
+                train_loss = excluded.train_loss, val_loss = excluded.val_loss",
+            vals![id, p.tokens, p.step.map(|s| s as i64), p.train_loss, p.val_loss],
+        )?;
     }
     Ok(())
 }

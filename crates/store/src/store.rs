@@ -1,13 +1,17 @@
 //! Opening the store and its sweeps.
 //!
-//! One SQLite file (`./isoflop.db` by default) in WAL mode with `synchronous = FULL`: every
-//! committed transaction survives the process being killed at any instant, and readers (say
-//! `isoflop runs` in another terminal) never block the sweep that writes.
+//! Two backends behind one API ([`Backend`]): one SQLite file (`./isoflop.db` by default) in
+//! WAL mode with `synchronous = FULL`, for one machine; or a PostgreSQL database, given as
+//! `--db postgres://user@host/dbname`, for a sweep whose workers run on many nodes (SQLite's
+//! own documentation: WAL does not work over a network filesystem). Every committed
+//! transaction survives the process being killed at any instant, and readers never block the
+//! sweep that writes.
 
+use crate::db::{Backend, Conn, Db, DbError, Tx, connect_postgres, vals};
 use crate::owner;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::{Error, Result};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,8 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A handle on the run store.
 #[derive(Debug)]
 pub struct Store {
-    pub(crate) conn: Connection,
+    pub(crate) db: Db,
+    /// Where the store is, as shown to people (a PostgreSQL URL without its password).
     pub(crate) path: PathBuf,
+    /// Where the store is, as given (to open another handle on it).
+    pub(crate) location: PathBuf,
     /// Who this handle claims runs as (see `owner.rs`).
     pub(crate) owner: String,
 }
@@ -37,26 +44,54 @@ pub struct Sweep {
 /// How long a statement waits for another process's lock before failing.
 const BUSY: Duration = Duration::from_secs(30);
 
+/// Whether `--db` names a PostgreSQL database (`postgres://…` or `postgresql://…`) rather than
+/// a SQLite file.
+pub fn is_postgres(db: &Path) -> bool {
+    db.to_str().is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+}
+
+/// The backend `--db` names.
+pub fn backend_of(db: &Path) -> Backend {
+    if is_postgres(db) { Backend::Postgres } else { Backend::Sqlite }
+}
+
+/// `--db` as it may be shown: a PostgreSQL URL loses its password (`user:***@host`).
+pub fn display_location(db: &Path) -> String {
+    let s = db.to_string_lossy();
+    if !is_postgres(db) {
+        return s.into_owned();
+    }
+    let (scheme, rest) = s.split_once("://").unwrap_or(("postgres", &s));
+    let (auth, host) = match rest.rfind('@') {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => return s.into_owned(),
+    };
+    let user = auth.split_once(':').map_or(auth, |(u, _)| u);
+    let masked = if auth.contains(':') { format!("{user}:***") } else { user.to_string() };
+    format!("{scheme}://{masked}@{host}")
+}
+
 fn too_new(path: &Path, found: u32) -> Error {
     Error::SchemaTooNew { path: path.to_path_buf(), found, supported: SCHEMA_VERSION }
 }
 
-/// Refuses, before anything is written, a file of a newer schema or one that holds tables
-/// but not isoflop's (an empty file or a fresh database may become a store).
-fn check_ours(conn: &Connection, path: &Path) -> Result<()> {
-    let err = |source| Error::Sqlite {
-        path: path.to_path_buf(),
-        context: "cannot read schema".into(),
-        source,
-    };
-    let found = schema::version(conn).map_err(|e| match e.sqlite_error_code() {
+fn db_err(path: &Path, context: &str) -> impl FnOnce(DbError) -> Error + use<> {
+    let path = path.to_path_buf();
+    let context = context.to_string();
+    move |source| Error::Database { path, context, source }
+}
+
+/// Refuses, before anything is written, a store of a newer schema or a database that holds
+/// tables but not isoflop's (an empty file or a fresh database may become a store).
+fn check_ours(conn: &mut Conn, path: &Path) -> Result<()> {
+    let found = schema::version(conn).map_err(|e| match e.sqlite_code() {
         Some(rusqlite::ErrorCode::NotADatabase) => Error::NotAStore(path.to_path_buf()),
-        _ => err(e),
+        _ => db_err(path, "cannot read schema")(e),
     })?;
     if found > SCHEMA_VERSION {
         return Err(too_new(path, found));
     }
-    let (any, sweeps) = schema::tables(conn).map_err(err)?;
+    let (any, sweeps) = schema::tables(conn).map_err(db_err(path, "cannot read schema"))?;
     if any && !sweeps {
         return Err(Error::NotAStore(path.to_path_buf()));
     }
@@ -88,56 +123,96 @@ pub(crate) fn now() -> f64 {
 }
 
 impl Store {
-    /// Opens the store at `path` for writing, creating it and migrating it to the newest
-    /// schema. A file that is not isoflop's store, or one of a newer schema, is refused
-    /// before anything is written to it.
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens the store `db` for writing, creating it and migrating it to the newest schema:
+    /// a SQLite file, or a PostgreSQL database when `db` is a `postgres://` URL (the database
+    /// must exist; its tables are created). A file or database that is not isoflop's store,
+    /// or one of a newer schema, is refused before anything is written to it.
+    pub fn open(db: &Path) -> Result<Self> {
+        if is_postgres(db) {
+            return Self::open_postgres(db, true);
+        }
+        let path = db;
         let err = |context: &str| {
             let path = path.to_path_buf();
             let context = context.to_string();
-            move |source| Error::Sqlite { path, context, source }
+            move |source: rusqlite::Error| Error::Database { path, context, source: source.into() }
         };
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Sqlite {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Database {
                 path: path.to_path_buf(),
                 context: format!("cannot create directory {}", dir.display()),
-                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                source: DbError::Decode(e.to_string()),
             })?;
         }
-        let mut conn = Connection::open(path).map_err(err("cannot open"))?;
+        let conn = Connection::open(path).map_err(err("cannot open"))?;
         // The busy timeout comes first: every later statement may meet another process's lock.
         conn.busy_timeout(BUSY).map_err(err("cannot set busy timeout"))?;
-        check_ours(&conn, path)?;
-        set_wal(&conn).map_err(err("cannot enable WAL"))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(err("cannot set synchronous"))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err("cannot enable foreign keys"))?;
-        let found = schema::migrate(&mut conn).map_err(err("cannot migrate schema"))?;
+        let mut conn = Conn::Sqlite(conn);
+        check_ours(&mut conn, path)?;
+        let Conn::Sqlite(c) = &conn else { unreachable!() };
+        set_wal(c).map_err(err("cannot enable WAL"))?;
+        c.pragma_update(None, "synchronous", "FULL").map_err(err("cannot set synchronous"))?;
+        c.pragma_update(None, "foreign_keys", "ON").map_err(err("cannot enable foreign keys"))?;
+        let found = schema::migrate(&mut conn).map_err(db_err(path, "cannot migrate schema"))?;
         if found > SCHEMA_VERSION {
             return Err(too_new(path, found));
         }
-        Ok(Self { conn, path: path.to_path_buf(), owner: owner::new_owner() })
+        Ok(Self {
+            db: Db::new(conn),
+            path: path.to_path_buf(),
+            location: path.to_path_buf(),
+            owner: owner::new_owner(),
+        })
     }
 
-    /// Opens an existing store read-only (`SQLITE_OPEN_READ_ONLY`): no WAL change, no
-    /// migration, nothing written, so a store in a read-only directory can be listed. Refuses a
-    /// missing file ([`Error::Missing`]: commands that only read never create one), a file that
-    /// is not isoflop's store ([`Error::NotAStore`]) and a newer schema, untouched.
-    pub fn open_existing(path: &Path) -> Result<Self> {
+    fn open_postgres(db: &Path, create: bool) -> Result<Self> {
+        let shown = PathBuf::from(display_location(db));
+        let url = db.to_string_lossy().into_owned();
+        let client = connect_postgres(&url).map_err(db_err(&shown, "cannot connect"))?;
+        let mut conn = Conn::Postgres { client, url };
+        check_ours(&mut conn, &shown)?;
+        if create {
+            let found =
+                schema::migrate(&mut conn).map_err(db_err(&shown, "cannot migrate schema"))?;
+            if found > SCHEMA_VERSION {
+                return Err(too_new(&shown, found));
+            }
+        } else if schema::version(&mut conn).map_err(db_err(&shown, "cannot read schema"))? == 0 {
+            return Err(Error::Missing(shown));
+        }
+        Ok(Self {
+            db: Db::new(conn),
+            path: shown,
+            location: db.to_path_buf(),
+            owner: owner::new_owner(),
+        })
+    }
+
+    /// Opens an existing store without changing it. SQLite: read-only
+    /// (`SQLITE_OPEN_READ_ONLY`): no WAL change, no migration, nothing written, so a store in
+    /// a read-only directory can be listed. PostgreSQL: a database without isoflop's tables is
+    /// refused. Refuses a missing store ([`Error::Missing`]: commands that only read never
+    /// create one), a file that is not isoflop's store ([`Error::NotAStore`]) and a newer
+    /// schema, untouched.
+    pub fn open_existing(db: &Path) -> Result<Self> {
+        if is_postgres(db) {
+            return Self::open_postgres(db, false);
+        }
+        let path = db;
         if !path.exists() {
             return Err(Error::Missing(path.to_path_buf()));
         }
         let err = |context: &str| {
             let path = path.to_path_buf();
             let context = context.to_string();
-            move |source| Error::Sqlite { path, context, source }
+            move |source: rusqlite::Error| Error::Database { path, context, source: source.into() }
         };
         let open = |flags: OpenFlags, target: &str| -> rusqlite::Result<Connection> {
             let conn = Connection::open_with_flags(target, flags)?;
             conn.busy_timeout(BUSY)?;
-            schema::version(&conn)?;
+            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))?;
             Ok(conn)
         };
         let ro = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -156,45 +231,75 @@ impl Store {
                 })?
             }
         };
-        check_ours(&conn, path)?;
-        let found = schema::version(&conn).map_err(err("cannot read schema version"))?;
+        let mut conn = Conn::Sqlite(conn);
+        check_ours(&mut conn, path)?;
+        let found =
+            schema::version(&mut conn).map_err(db_err(path, "cannot read schema version"))?;
         if found == 0 {
             return Err(Error::NotAStore(path.to_path_buf()));
         }
-        Ok(Self { conn, path: path.to_path_buf(), owner: owner::new_owner() })
+        Ok(Self {
+            db: Db::new(conn),
+            path: path.to_path_buf(),
+            location: path.to_path_buf(),
+            owner: owner::new_owner(),
+        })
     }
 
-    /// The database file.
+    /// Where the store is, as it may be shown (a PostgreSQL URL without its password).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The schema version of the open file.
+    /// Where the store is, as given to [`Store::open`] (to open another handle on it).
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    /// Which engine holds the store.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// The owner this handle claims runs as (`host pid start-time token`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<u32> {
-        schema::version(&self.conn).map_err(self.err("cannot read schema version"))
+        self.db.with(schema::version).map_err(self.err("cannot read schema version"))
     }
 
-    pub(crate) fn err(&self, context: &str) -> impl FnOnce(rusqlite::Error) -> Error + use<> {
-        let path = self.path.clone();
-        let context = context.to_string();
-        move |source| Error::Sqlite { path, context, source }
+    pub(crate) fn err(&self, context: &str) -> impl FnOnce(DbError) -> Error + use<> {
+        db_err(&self.path, context)
     }
 
+    /// A transaction's outcome as the store's error (`context` for the database's failures).
+    pub(crate) fn tx_err(&self, context: &str) -> impl FnOnce(Tx) -> Error + use<> {
+        let f = self.err(context);
+        move |e| match e {
+            Tx::Db(e) => f(e),
+            Tx::Store(e) => e,
+        }
+    }
     /// Creates the sweep `name`, or updates its spec if it exists; returns it.
     pub fn upsert_sweep(&self, name: &str, spec: &serde_json::Value) -> Result<Sweep> {
         let t = now();
-        self.conn
-            .execute(
-                "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-                 ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
-                params![name, spec.to_string(), t],
-            )
+        self.db
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+                    vals![name, spec.to_string(), t],
+                )
+            })
             .map_err(self.err("cannot save sweep"))?;
         self.sweep(name)
     }
 
-    /// The sweep `name` for a run of `spec`, in one `BEGIN IMMEDIATE` transaction: created if
-    /// new; its spec updated if it has no runs yet or only keys in `ignore` (dotted, e.g.
+    /// The sweep `name` for a run of `spec`, in one write transaction: created if new; its
+    /// spec updated if it has no runs yet or only keys in `ignore` (dotted, e.g.
     /// `train.threads_per_run`: settings that do not change what a run measures) differ.
     /// Otherwise a changed spec is refused with [`Error::SpecChanged`] naming each changed key
     /// (old → new), so old runs never pass for runs of the new settings, unless `new_version`:
@@ -209,87 +314,75 @@ impl Store {
     ) -> Result<Sweep> {
         let t = now();
         let path = self.path.clone();
-        let err = |source| Error::Sqlite {
-            path: path.clone(),
-            context: format!("cannot save sweep {name:?}"),
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let old: Option<(i64, String, i64)> = tx
-            .query_row(
-                "SELECT id, spec, (SELECT COUNT(*) FROM runs WHERE sweep_id = sweeps.id)
-                 FROM sweeps WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(err)?;
-        if let Some((id, old_spec, n_runs)) = old {
-            let old_spec: serde_json::Value =
-                serde_json::from_str(&old_spec).map_err(|e| Error::Corrupt {
-                    path: path.clone(),
-                    what: "sweeps.spec".into(),
-                    message: e.to_string(),
-                })?;
-            let changes = crate::spec_diff::diff(&old_spec, spec, ignore);
-            if n_runs > 0 && !changes.is_empty() {
-                if !new_version {
-                    return Err(Error::SpecChanged {
-                        path: path.clone(),
-                        sweep: name.to_string(),
-                        changes: crate::spec_diff::describe(&changes),
-                    });
-                }
-                let mut v = 1;
-                let renamed = loop {
-                    let candidate = format!("{name}@v{v}");
-                    let taken: bool = tx
-                        .query_row(
-                            "SELECT COUNT(*) > 0 FROM sweeps WHERE name = ?1",
-                            [&candidate],
-                            |r| r.get(0),
-                        )
-                        .map_err(err)?;
-                    if !taken {
-                        break candidate;
+        self.db
+            .tx(true, |c| {
+                let lock = c.for_update();
+                let old = c.query_opt(
+                    &format!(
+                        "SELECT id, spec, (SELECT COUNT(*) FROM runs WHERE sweep_id = sweeps.id)
+                         FROM sweeps WHERE name = ?1{lock}"
+                    ),
+                    vals![name],
+                )?;
+                if let Some(row) = old {
+                    let (id, old_spec, n_runs) = (row.int(0)?, row.text(1)?, row.int(2)?);
+                    let old_spec: serde_json::Value =
+                        serde_json::from_str(&old_spec).map_err(|e| Error::Corrupt {
+                            path: path.clone(),
+                            what: "sweeps.spec".into(),
+                            message: e.to_string(),
+                        })?;
+                    let changes = crate::spec_diff::diff(&old_spec, spec, ignore);
+                    if n_runs > 0 && !changes.is_empty() {
+                        if !new_version {
+                            return Err(Error::SpecChanged {
+                                path: path.clone(),
+                                sweep: name.to_string(),
+                                changes: crate::spec_diff::describe(&changes),
+                            }
+                            .into());
+                        }
+                        let mut v = 1;
+                        let renamed = loop {
+                            let candidate = format!("{name}@v{v}");
+                            let taken = c
+                                .query_opt("SELECT 1 FROM sweeps WHERE name = ?1", vals![&candidate])?
+                                .is_some();
+                            if !taken {
+                                break candidate;
+                            }
+                            v += 1;
+                        };
+                        c.execute(
+                            "UPDATE sweeps SET name = ?2, updated_at = ?3 WHERE id = ?1",
+                            vals![id, renamed, t],
+                        )?;
                     }
-                    v += 1;
-                };
-                tx.execute(
-                    "UPDATE sweeps SET name = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, renamed, t],
-                )
-                .map_err(err)?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
-            params![name, spec.to_string(), t],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
+                }
+                c.execute(
+                    "INSERT INTO sweeps (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+                     ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+                    vals![name, spec.to_string(), t],
+                )?;
+                Ok(())
+            })
+            .map_err(self.tx_err(&format!("cannot save sweep {name:?}")))?;
         self.sweep(name)
     }
 
     /// The sweep `name`, or [`Error::UnknownSweep`] naming the sweeps that exist.
     pub fn sweep(&self, name: &str) -> Result<Sweep> {
         let row = self
-            .conn
-            .query_row(
-                "SELECT id, name, spec, created_at FROM sweeps WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)),
-            )
-            .optional()
+            .db
+            .with(|c| {
+                c.query_opt(
+                    "SELECT id, name, spec, created_at FROM sweeps WHERE name = ?1",
+                    vals![name],
+                )
+            })
             .map_err(self.err("cannot read sweeps"))?;
         match row {
-            Some((id, name, spec, created_at)) => {
-                Ok(Sweep { id, name, spec: self.parse_json("sweeps.spec", &spec)?, created_at })
-            }
+            Some(r) => self.decode_sweep(&r),
             None => {
                 let known: Vec<String> = self.sweeps()?.into_iter().map(|s| s.name).collect();
                 Err(Error::UnknownSweep {
@@ -301,21 +394,21 @@ impl Store {
         }
     }
 
+    fn decode_sweep(&self, r: &crate::db::Row) -> Result<Sweep> {
+        let f = || -> std::result::Result<_, DbError> {
+            Ok((r.int(0)?, r.text(1)?, r.text(2)?, r.real(3)?))
+        };
+        let (id, name, spec, created_at) = f().map_err(self.err("cannot read sweeps"))?;
+        Ok(Sweep { id, name, spec: self.parse_json("sweeps.spec", &spec)?, created_at })
+    }
+
     /// Every sweep, oldest first.
     pub fn sweeps(&self) -> Result<Vec<Sweep>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, name, spec, created_at FROM sweeps ORDER BY id")
+        let rows = self
+            .db
+            .with(|c| c.query("SELECT id, name, spec, created_at FROM sweeps ORDER BY id", vals![]))
             .map_err(self.err("cannot read sweeps"))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(i64, String, String, f64)>>>())
-            .map_err(self.err("cannot read sweeps"))?;
-        rows.into_iter()
-            .map(|(id, name, spec, created_at)| {
-                Ok(Sweep { id, name, spec: self.parse_json("sweeps.spec", &spec)?, created_at })
-            })
-            .collect()
+        rows.iter().map(|r| self.decode_sweep(r)).collect()
     }
 
     pub(crate) fn parse_json(&self, what: &str, text: &str) -> Result<serde_json::Value> {
@@ -338,7 +431,10 @@ mod tests {
         assert!(matches!(Store::open_existing(&path), Err(Error::Missing(_))));
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = store
+            .db
+            .with_sqlite(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap())
+            .unwrap();
         assert_eq!(mode, "wal");
         let s = store.upsert_sweep("a", &serde_json::json!({"x": 1})).unwrap();
         drop(store);

@@ -1,5 +1,6 @@
 //! The store under concurrent processes and foreign files (issue 15 items 2, 3, 6, 7, 13).
 
+use isoflop_store::test_db::TestDb;
 use isoflop_store::{Error, Metrics, NewRun, RunFilter, RunStatus, SCHEMA_VERSION, Store};
 use std::sync::{Arc, Barrier};
 
@@ -45,8 +46,14 @@ fn concurrent_opens_of_a_new_store_all_succeed() {
 /// and the losers are told a live process holds it.
 #[test]
 fn two_claimers_never_get_the_same_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("isoflop.db");
+    for db in TestDb::each() {
+        eprintln!("two_claimers_never_get_the_same_run on {}", db.name());
+        two_claimers_never_get_the_same_run_on(&db);
+    }
+}
+
+fn two_claimers_never_get_the_same_run_on(db: &TestDb) {
+    let path = db.path().to_path_buf();
     let mut store = Store::open(&path).unwrap();
     let sweep = store.upsert_sweep("s", &serde_json::json!({})).unwrap();
     let runs: Vec<NewRun> = (0..20).map(|i| new_run(&format!("r{i}"), 1e4 + i as f64)).collect();
@@ -154,8 +161,14 @@ fn reading_leaves_the_file_alone() {
 /// A changed spec is refused naming what changed, unless a new version is asked for.
 #[test]
 fn a_changed_spec_is_refused_or_versioned() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
+    for db in TestDb::each() {
+        eprintln!("a_changed_spec_is_refused_or_versioned on {}", db.name());
+        a_changed_spec_is_refused_or_versioned_on(&db);
+    }
+}
+
+fn a_changed_spec_is_refused_or_versioned_on(db: &TestDb) {
+    let mut store = Store::open(db.path()).unwrap();
     let v1 = serde_json::json!({"train": {"lr": 0.001, "threads_per_run": 1}});
     let s = store.sweep_for_spec("s", &v1, &["train.threads_per_run"], false).unwrap();
     store.plan_runs(s.id, &[new_run("r", 1e4)]).unwrap();
@@ -187,8 +200,14 @@ fn a_changed_spec_is_refused_or_versioned() {
 /// Failed runs go back to pending on request; diverged and done runs stay.
 #[test]
 fn failed_runs_can_be_retried() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
+    for db in TestDb::each() {
+        eprintln!("failed_runs_can_be_retried on {}", db.name());
+        failed_runs_can_be_retried_on(&db);
+    }
+}
+
+fn failed_runs_can_be_retried_on(db: &TestDb) {
+    let mut store = Store::open(db.path()).unwrap();
     let s = store.upsert_sweep("s", &serde_json::json!({})).unwrap();
     store.plan_runs(s.id, &[new_run("a", 1e4), new_run("b", 2e4)]).unwrap();
     let ids: Vec<i64> = store.runs(&RunFilter::default()).unwrap().iter().map(|r| r.id).collect();
@@ -206,8 +225,14 @@ fn failed_runs_can_be_retried() {
 /// Importing over trained runs is refused with the clashing keys, and changes nothing.
 #[test]
 fn import_refuses_to_replace_trained_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
+    for db in TestDb::each() {
+        eprintln!("import_refuses_to_replace_trained_runs on {}", db.name());
+        import_refuses_to_replace_trained_runs_on(&db);
+    }
+}
+
+fn import_refuses_to_replace_trained_runs_on(db: &TestDb) {
+    let mut store = Store::open(db.path()).unwrap();
     let s = store.upsert_sweep("s", &serde_json::json!({"planned": true})).unwrap();
     store.plan_runs(s.id, &[new_run("a", 1e4), new_run("b", 2e4)]).unwrap();
     let id = store.runs(&RunFilter::default()).unwrap()[0].id;

@@ -1,5 +1,6 @@
 //! A run's whole life through the public API, and the guarantees a sweep relies on.
 
+use isoflop_store::test_db::TestDb;
 use isoflop_store::{CurvePoint, Metrics, NewRun, RunFilter, RunStatus, Store};
 
 fn new_run(key: &str, n: f64) -> NewRun {
@@ -28,8 +29,14 @@ fn curve() -> Vec<CurvePoint> {
 
 #[test]
 fn lifecycle_and_filters() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
+    for db in TestDb::each() {
+        eprintln!("lifecycle_and_filters on {}", db.name());
+        lifecycle_and_filters_on(&db);
+    }
+}
+
+fn lifecycle_and_filters_on(db: &TestDb) {
+    let mut store = Store::open(db.path()).unwrap();
     let a = store.upsert_sweep("a", &serde_json::json!({})).unwrap();
     let b = store.upsert_sweep("b", &serde_json::json!({})).unwrap();
     store.plan_runs(a.id, &[new_run("r1", 1e4), new_run("r2", 2e4), new_run("r3", 4e4)]).unwrap();
@@ -84,8 +91,14 @@ fn lifecycle_and_filters() {
 
 #[test]
 fn import_replaces_by_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("isoflop.db")).unwrap();
+    for db in TestDb::each() {
+        eprintln!("import_replaces_by_key on {}", db.name());
+        import_replaces_by_key_on(&db);
+    }
+}
+
+fn import_replaces_by_key_on(db: &TestDb) {
+    let mut store = Store::open(db.path()).unwrap();
     let m = Metrics { loss: Some(3.0), ..Default::default() };
     let runs = vec![(new_run("x", 1e4), m.clone(), curve()), (new_run("y", 2e4), m, vec![])];
     assert_eq!(
