@@ -15,6 +15,9 @@
 //!   beyond the fitted range, calibrated on leave-largest-out refits.
 //! - [`select()`]: leave-largest-out (or rolling-origin) choice among candidate forms, with
 //!   tied exponents (α = β), fixed parameters and bounds available to every fit.
+//! - [`fit_curve_law`] → [`CurveLaw`]: whole loss curves with the learning-rate [`Schedule`]
+//!   as a feature, L(s) = L0 + A·S1^(−α) − C·S2 (Tissue et al. 2024, arXiv 2408.11029), fitted
+//!   on several runs at once and predicting the loss of any step under another schedule.
 //! - [`fastmath`]: the vectorisable exp and ln (≤ 1 ulp) the fit's objective runs on, built
 //!   for SSE2, AVX2 and AVX-512 and chosen at run time.
 //!
@@ -39,6 +42,7 @@
 pub mod approaches;
 mod bootstrap;
 mod calibration;
+pub mod curve_law;
 mod downstream;
 mod error;
 pub mod fastmath;
@@ -53,12 +57,16 @@ mod objective;
 mod observation;
 mod optimizer;
 pub mod plan;
+pub mod schedule;
 mod select;
 mod simd;
 pub mod synthetic;
 
 pub use bootstrap::{bootstrap, bootstrap_with_progress, intervals_of, percentile_interval};
 pub use calibration::{INTERVAL_LEVEL, IntervalCalibration, calibrate};
+pub use curve_law::{
+    CURVE_PARAM_NAMES, Curve, CurveLaw, CurveLawOptions, CurveParams, TISSUE_LAMBDA, fit_curve_law,
+};
 pub use downstream::{
     ComputeForMetric, Downstream, DownstreamOptions, DownstreamPrediction, METRIC_HUBER_DELTA,
     TWO_STEP, TargetPlan, compute_for_metric, fit_metric_step, fit_two_step,
@@ -77,4 +85,5 @@ pub use observation::{
     ColumnNames, Observation, ObservationFile, read_observation_file, read_observations,
 };
 pub use plan::Plan;
+pub use schedule::{Areas, Decay, Schedule, Shape};
 pub use select::{Candidate, CandidateScore, SelectOptions, SelectRule, Selection, select};

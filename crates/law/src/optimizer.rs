@@ -21,8 +21,7 @@
 //! A lean solver might take another 1.3–1.5× off a fit that already meets its target
 //! (0.35 s on two cores, issue 2: 0.5 s); it is not worth replicating argmin's line search.
 
-use crate::objective::Objective;
-use argmin::core::{Executor, State};
+use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
@@ -48,12 +47,18 @@ pub(crate) struct Run {
 /// L-BFGS memory: 10 pairs (scipy's default `maxcor`).
 const MEMORY: usize = 10;
 
-/// Runs L-BFGS from one start; a failed run reports an infinite value.
-pub(crate) fn minimise(obj: Objective<'_>, start: Vec<f64>, stop: Stopping) -> Run {
-    // Through the cache, so that the solver's first request (the same point) is free: one
-    // evaluation of ~50 per start. (Handing argmin the value instead would also set its
-    // "previous cost", and the cost-change rule would stop the run before its first step.)
-    let v0 = obj.cached(&start).value;
+/// Runs L-BFGS from one start; a failed run reports an infinite value. Any objective with a
+/// value and a gradient will do: the form fits' [`crate::objective::Objective`] and the
+/// whole-curve law's ([`crate::curve_law`]).
+pub(crate) fn minimise<O>(obj: O, start: Vec<f64>, stop: Stopping) -> Run
+where
+    O: CostFunction<Param = Vec<f64>, Output = f64>
+        + Gradient<Param = Vec<f64>, Gradient = Vec<f64>>,
+{
+    // Through the objective's cache, so that the solver's first request (the same point) is
+    // free: one evaluation of ~50 per start. (Handing argmin the value instead would also set
+    // its "previous cost", and the cost-change rule would stop the run before its first step.)
+    let v0 = obj.cost(&start).unwrap_or(f64::INFINITY);
     let failed = |free: Vec<f64>| Run { free, value: f64::INFINITY, iters: 0 };
     if !v0.is_finite() {
         return failed(start);
