@@ -75,7 +75,12 @@ record() { grep -qxF "$1" "$started" 2>/dev/null || echo "$1" >>"$started"; }
 # inherited stdout (a caller capturing this script's output would otherwise wait for it forever).
 spawn() {
   local log=$1; shift
+  # From /: a daemon started in a directory that is later removed leaves its jobs without a
+  # working directory ("Unable to get current working directory").
+  local here=$PWD
+  cd /
   setsid "$@" </dev/null >>"$log" 2>&1 &
+  cd "$here"
 }
 
 # ---------------------------------------------------------------------------------------------

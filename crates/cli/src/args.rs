@@ -145,7 +145,7 @@ impl TaskArgs {
 }
 
 /// Options shared by `plan` and `run`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct Layout {
     /// Cores to use (default: all of this machine's).
     #[arg(long)]
@@ -175,7 +175,7 @@ impl Layout {
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreSweep {
     /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// Only this sweep's runs (a verb that needs one sweep takes the store's only sweep
     /// when none is named).

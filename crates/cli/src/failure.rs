@@ -100,6 +100,7 @@ fn recognise(e: &(dyn std::error::Error + 'static)) -> Option<Place> {
             // A context over a train error: the train error (next in the chain) says.
             E::During { .. } => None,
             E::Worker => p("internal", None),
+            E::MissingCommand { .. } | E::Command { .. } => p("scheduler", None),
         };
     }
     if e.downcast_ref::<isoflop_store::Error>().is_some() {

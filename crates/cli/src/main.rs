@@ -45,6 +45,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Plan and run a sweep of training runs.
     Sweep(cmd::sweep::Args),
+    /// Move sweeps between run stores (SQLite and PostgreSQL).
+    Store(cmd::store::Args),
     /// List the runs in the run store.
     Runs(cmd::runs::Args),
     /// Export stored runs as observations that `isoflop fit` reads.
@@ -81,6 +83,7 @@ fn main() {
         Command::Train(a) => cmd::train::run(a, json),
         Command::Bench(a) => cmd::bench::run(a, json),
         Command::Sweep(a) => cmd::sweep::run(a, json),
+        Command::Store(a) => cmd::store::run(a, json),
         Command::Runs(a) => cmd::runs::run(a, json),
         Command::Export(a) => cmd::export::run(a, json),
         Command::Import(a) => cmd::import::run(a, json),

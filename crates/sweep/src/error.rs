@@ -93,6 +93,28 @@ pub enum Error {
     /// A worker thread of the executor panicked (a bug: the store keeps what was finished).
     #[error("a sweep worker thread panicked")]
     Worker,
+    /// A scheduler command that is not installed here.
+    #[error(
+        "`{command}` was not found on PATH: the Slurm executor needs Slurm's client commands \
+         ({purpose}); run on a node that has them (a login node), load Slurm's module, or use \
+         `--dry-run` to see the script"
+    )]
+    MissingCommand {
+        /// The command.
+        command: String,
+        /// What it was for.
+        purpose: String,
+    },
+    /// A scheduler command that ran and failed.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
 }
 
 /// `Result` with [`Error`].

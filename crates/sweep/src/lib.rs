@@ -31,6 +31,7 @@
 //! | `executor` | the [`Executor`] trait, [`Events`], [`SweepOutcome`] |
 //! | `local` | [`LocalExecutor`]: this machine's cores, resumable, kill -9 safe |
 //! | `record` | the store's bookkeeping shared by executors |
+//! | `worker`, `slurm` | one worker claiming one ready run from a shared store; the Slurm executor's scripts and commands |
 //! | `trainer`, `pretrain`, `compress`, `distill`, `finetune`, `stages` | the [`RunTrainer`] trait, the trainers of pretraining, compression, distillation and fine-tuning runs, and the dispatcher by kind |
 //! | `data`, `calibrate` | the sweep's dataset; time estimates from measured speed |
 //! | `analysis` | fit, held-out check, IsoFLOP profiles and frontier (isoflop-law's) |
@@ -50,10 +51,12 @@ pub mod local;
 pub mod plan;
 pub mod pretrain;
 pub mod record;
+pub mod slurm;
 pub mod spec;
 pub mod stage_cost;
 pub mod stages;
 pub mod trainer;
+pub mod worker;
 
 pub use analysis::{Analysis, AnalysisOptions, CompressionRow, DistillRow, analyse};
 pub use compress::Compressor;
@@ -69,3 +72,4 @@ pub use pretrain::Pretrainer;
 pub use spec::{CorpusSpec, Design, DistillSpec, SweepSpec, Teacher, TrainSpec};
 pub use stages::Stages;
 pub use trainer::{Job, Outcome, RunTrainer};
+pub use worker::{WorkerOptions, WorkerOutcome, stages, work};

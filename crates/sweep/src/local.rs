@@ -17,7 +17,7 @@
 //!   saves a checkpoint and returns, the store marks it `pending`, and the executor returns.
 
 use crate::executor::{Events, Executor, SweepOutcome};
-use crate::graph::RunGraph;
+use crate::graph::{RunGraph, RunNode};
 use crate::layout::{LayoutOptions, SweepLayout, layout};
 use crate::plan::short;
 use crate::record::{lock, new_runs, open_sweep};
@@ -52,8 +52,12 @@ impl LocalOptions {
     /// Options for the store `db`, run directories under `isoflop-runs` beside it. The
     /// directory is made absolute, so the checkpoint paths the store records (and the reports
     /// of compressions and fine-tunes read through them) hold from any working directory.
+    /// A PostgreSQL store has no directory: the run directories go under the working one.
     pub fn new(db: PathBuf, layout: LayoutOptions) -> Self {
-        let beside = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref());
+        let beside = match isoflop_store::is_postgres(&db) {
+            true => Path::new("."),
+            false => db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(".".as_ref()),
+        };
         let runs_dir = std::path::absolute(beside).unwrap_or_else(|_| beside.to_path_buf());
         let runs_dir = runs_dir.join("isoflop-runs");
         Self { db, runs_dir, layout, max_runs: None, new_version: false, retry_failed: false }
@@ -307,7 +311,13 @@ impl Executor for LocalExecutor {
 }
 
 /// Fails a run that never started because an input failed: claimed, then closed with why.
-fn fail_unstarted(store: &mut Store, id: i64, dir: &Path, why: &str, host: &str) -> Result<()> {
+pub(crate) fn fail_unstarted(
+    store: &mut Store,
+    id: i64,
+    dir: &Path,
+    why: &str,
+    host: &str,
+) -> Result<()> {
     match store.claim(id, host, env!("CARGO_PKG_VERSION"), &dir.display().to_string()) {
         Ok(_) => Ok(store.fail(id, RunStatus::Failed, why, &Default::default(), &[])?),
         // Another process took it (and will find the same input failed).
@@ -341,8 +351,27 @@ fn train_one(
         }
         Err(e) => return Err(e.into()),
     }
+    train_claimed(store, trainer, events, stop, node, q.id, q.threads, sweep_dir)
+}
+
+/// Trains run `id` (node `node`, claimed by `store`'s handle) in `<sweep_dir>/<key>` and closes
+/// it in the store: `done`, `diverged` or `failed` with its metrics, or back to `pending` when
+/// `stop` interrupted it at a checkpoint. Returns the status it was left in.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn train_claimed(
+    store: &mut Store,
+    trainer: &dyn RunTrainer,
+    events: &dyn Events,
+    stop: &AtomicBool,
+    node: &RunNode,
+    id: i64,
+    threads: usize,
+    sweep_dir: &Path,
+) -> Result<RunStatus> {
+    let run = &node.run;
+    let dir = sweep_dir.join(&run.key);
     let inputs: Vec<PathBuf> = node.after.iter().map(|k| sweep_dir.join(k)).collect();
-    let job = Job { node, dir: &dir, inputs: &inputs, threads: q.threads };
+    let job = Job { node, dir: &dir, inputs: &inputs, threads };
     let started = Instant::now();
     let slot = events.start(&run.key, run.flops_palm);
     let mut on_tokens = |tokens: u64| events.advance(slot, tokens as f64 / run.tokens as f64);
@@ -351,7 +380,7 @@ fn train_one(
     let status = match result {
         Ok(Outcome::Done { mut metrics, curve }) => {
             metrics.wall_seconds = Some(metrics.wall_seconds.unwrap_or(wall));
-            store.finish(q.id, &metrics, &curve)?;
+            store.finish(id, &metrics, &curve)?;
             events.line(format!(
                 "done      {:<22} N={:<8} D={:<8} loss {} ({} bits/byte)  {:.1} s  {} tok/s  {}t",
                 run.key,
@@ -361,12 +390,12 @@ fn train_one(
                 metrics.bits_per_byte.map_or("–".into(), |b| format!("{b:.3}")),
                 wall,
                 metrics.tokens_per_second.map_or("–".into(), |t| format!("{t:.0}")),
-                q.threads,
+                threads,
             ));
             RunStatus::Done
         }
         Ok(Outcome::Diverged { reason, metrics, curve }) => {
-            store.fail(q.id, RunStatus::Diverged, &reason, &metrics, &curve)?;
+            store.fail(id, RunStatus::Diverged, &reason, &metrics, &curve)?;
             events.line(format!("diverged  {:<22} {reason}", run.key));
             RunStatus::Diverged
         }
@@ -375,13 +404,13 @@ fn train_one(
                 "interrupted at {tokens} of {} tokens; resumes from its checkpoint",
                 run.tokens
             );
-            store.release(q.id, &why, wall)?;
+            store.release(id, &why, wall)?;
             events.line(format!("saved     {:<22} {why}", run.key));
             RunStatus::Pending
         }
         Err(e) => {
             let reason = chain(&e);
-            store.fail(q.id, RunStatus::Failed, &reason, &Default::default(), &[])?;
+            store.fail(id, RunStatus::Failed, &reason, &Default::default(), &[])?;
             events.line(format!("failed    {:<22} {reason}", run.key));
             RunStatus::Failed
         }
@@ -404,7 +433,7 @@ fn chain(e: &Error) -> String {
     text
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_string())

@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long, conflicts_with = "quick")]
     pub spec: Option<PathBuf>,
     /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// Where the report goes.
     #[arg(short, long, default_value = "isoflop-demo/report.html")]

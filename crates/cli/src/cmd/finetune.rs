@@ -27,7 +27,7 @@ pub struct Args {
     )]
     pub run: Option<String>,
     /// The run store that holds `--run`.
-    #[arg(long, default_value = "isoflop.db")]
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// Only look for `--run` in this sweep.
     #[arg(long)]

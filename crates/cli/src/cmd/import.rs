@@ -26,7 +26,7 @@ pub struct Args {
     /// CSV or JSONL file of runs (the columns `isoflop fit` reads).
     pub file: PathBuf,
     /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// Sweep to store the runs in (default: the file's name without extension).
     #[arg(long)]

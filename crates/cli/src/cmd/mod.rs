@@ -15,6 +15,7 @@ pub mod plan_memory;
 pub mod predict;
 pub mod report;
 pub mod runs;
+pub mod store;
 pub mod sweep;
 pub mod tasks;
 pub mod train;

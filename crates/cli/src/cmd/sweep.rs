@@ -1,4 +1,5 @@
-//! `isoflop sweep plan|run SPEC`: plan a sweep of training runs and train it into the store.
+//! `isoflop sweep plan|run|submit SPEC`: plan a sweep of training runs and train it into the
+//! store, here or on a Slurm cluster (`sweep worker|status|cancel`: `sweep/cluster.rs`).
 //!
 //! `sweep run` exits 0 when every run it started finished (done or diverged: a divergence is
 //! a result), 1 when some runs failed (the others were trained; `isoflop runs --status failed`
@@ -28,6 +29,14 @@ enum Command {
     Plan(PlanArgs),
     /// Train the runs of a spec into the run store (resumes where it left off).
     Run(RunArgs),
+    /// Submit the runs of a spec to a cluster (`--executor slurm`: job arrays of workers).
+    Submit(crate::sweep::cluster::SubmitArgs),
+    /// Claim one ready run from the shared store and train it (what a Slurm task runs).
+    Worker(crate::sweep::cluster::WorkerArgs),
+    /// Runs by state, their Slurm jobs, stale runs and the remaining time.
+    Status(crate::sweep::cluster::NameArgs),
+    /// Cancel the sweep's Slurm jobs (workers checkpoint and leave their runs pending).
+    Cancel(crate::sweep::cluster::NameArgs),
 }
 
 /// Arguments of `isoflop sweep plan`.
@@ -47,8 +56,8 @@ pub struct PlanArgs {
 pub struct RunArgs {
     /// The sweep spec (TOML), e.g. configs/cpu-demo.toml.
     pub spec: PathBuf,
-    /// The run store.
-    #[arg(long, default_value = "isoflop.db")]
+    /// The run store: a SQLite file, or `postgres://user@host/dbname`.
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// Directory for run checkpoints (default: `isoflop-runs` beside the store).
     #[arg(long)]
@@ -90,6 +99,10 @@ impl RunArgs {
 pub fn run(args: Args, json: bool) -> Result<()> {
     match args.command {
         Command::Plan(a) => plan_cmd(a, json),
+        Command::Submit(a) => crate::sweep::cluster::submit(a, json),
+        Command::Worker(a) => crate::sweep::cluster::worker(a, json),
+        Command::Status(a) => crate::sweep::cluster::status(a, json),
+        Command::Cancel(a) => crate::sweep::cluster::cancel(a, json),
         Command::Run(a) => {
             let spec = SweepSpec::load(&a.spec)?;
             let outcome = run::train(&spec, &a.settings())?;
@@ -112,7 +125,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     }
 }
 
-fn print_outcome(o: &isoflop_sweep::SweepOutcome) {
+pub(crate) fn print_outcome(o: &isoflop_sweep::SweepOutcome) {
     println!(
         "sweep {}: {} planned, {} already finished, {} done now, {} diverged, {} failed, {} \
          interrupted, in {:.1} s",

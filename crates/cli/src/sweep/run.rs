@@ -98,19 +98,28 @@ pub fn train(spec: &SweepSpec, a: &RunSettings) -> Result<SweepOutcome> {
         crate::env::set_candle_threads(layout.range().1);
     }
     let stop = stop_flag();
-    let dataset = data::dataset(spec, &data::cache_dir(), &mut say)?;
+    let trainer = trainer(spec, &layout.threads, &mut say)?;
     say(format!("sweep {}: {} runs, {}", spec.name, graph.len(), layout.describe()));
-    let dataset = Arc::new(dataset);
-    let trainer = Arc::new(Stages {
-        pretrain: Pretrainer::new(spec, dataset.clone(), &layout.threads)?,
+    LocalExecutor::new(trainer, opts)
+        .execute(spec, &graph, &Progress::new(!quiet), stop)
+        .with_context(|| format!("sweep {} did not complete", spec.name))
+}
+
+/// The trainers of every stage of `spec`, with its dataset (and fine-tuning tasks) prepared in
+/// the cache; `threads` is each run's, by graph position.
+pub fn trainer(
+    spec: &SweepSpec,
+    threads: &[usize],
+    say: &mut dyn FnMut(String),
+) -> Result<Arc<Stages>> {
+    let dataset = Arc::new(data::dataset(spec, &data::cache_dir(), &mut *say)?);
+    Ok(Arc::new(Stages {
+        pretrain: Pretrainer::new(spec, dataset.clone(), threads)?,
         compress: Compressor::new(spec, dataset.clone()),
         distill: Distiller::new(spec, dataset),
         finetune: match spec.finetune.tasks.is_empty() {
             true => None,
-            false => Some(Finetuner::new(spec, &data::cache_dir(), &mut say)?),
+            false => Some(Finetuner::new(spec, &data::cache_dir(), &mut *say)?),
         },
-    });
-    LocalExecutor::new(trainer, opts)
-        .execute(spec, &graph, &Progress::new(!quiet), stop)
-        .with_context(|| format!("sweep {} did not complete", spec.name))
+    }))
 }

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     pub sweep: Option<String>,
     /// The run store of --run.
-    #[arg(long, default_value = "isoflop.db")]
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// A run directory, a checkpoint.safetensors, or a compressed file.
     #[arg(long, value_name = "PATH")]

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(skip)]
     pub data_sha256: Option<String>,
     /// With --sweep: the run store to read the observations from.
-    #[arg(long, default_value = "isoflop.db")]
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
     pub db: PathBuf,
     /// Fit the finished runs of this sweep of the run store instead of a file (failed and
     /// diverged runs are left out with a warning naming them).
