@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # isoflop's whole test suite, Rust and Python, on a fresh machine: installs and starts what the
-# tests need (Debian's chromium; further sections add their own services), runs every test, and
-# stops what it started. README.md gives this command and .ci/run calls it.
+# tests need (Debian's chromium, PostgreSQL, munge and Slurm: tools/services.sh), runs every
+# test, and stops what it started. README.md gives this command and .ci/run calls it.
 #
 #   bash tools/test.sh
 set -euo pipefail
@@ -25,6 +25,15 @@ trap cleanup EXIT
 
 echo "== chromium (the report's browser test loads report.html in it)"
 if [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+
+echo "== PostgreSQL and a one-node Slurm (the run store's and the Slurm executor's tests use them)"
+services_dir=$(mktemp -d)
+cleanups+=("bash tools/services.sh stop '$services_dir'; rm -rf '$services_dir'")
+bash tools/services.sh start "$services_dir"
+# shellcheck disable=SC1091
+source "$services_dir/env"
+# A test that finds no server fails instead of skipping its PostgreSQL or Slurm half.
+export ISOFLOP_REQUIRE_SERVICES=1
 
 echo "== Rust tests"
 cargo test --workspace

@@ -417,10 +417,13 @@ fn catch_signals() {
 /// `isoflop sweep worker`: claims one ready run and trains it; on USR1 it checkpoints, puts
 /// the run back to pending and requeues its Slurm task, which resumes the run.
 pub fn worker(a: WorkerArgs, json: bool) -> Result<()> {
-    catch_signals();
     if a.threads == 0 {
         bail!("--threads 0: a run needs at least one thread");
     }
+    // Before any thread starts (as `sweep run` does): candle's element-wise pool on the run's
+    // threads, so a run trained by a worker is the run `sweep run` trains, bit for bit.
+    crate::env::set_candle_threads(a.threads);
+    catch_signals();
     let spec = SweepSpec::load(&std::path::absolute(&a.spec)?)?;
     let graph = RunGraph::for_spec(&spec, plan(&spec)?)?;
     let runs = runs_dir(&a.runs_dir);
