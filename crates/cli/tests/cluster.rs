@@ -297,3 +297,90 @@ fn slurm_submission_refuses_what_cannot_work() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains(":isoflop@"), "no password shown");
     }
 }
+
+/// Every verb that takes `--db` works on PostgreSQL as on SQLite: `sweep run` (the local
+/// executor), `runs`, `export`, `import`, `fit`, `compress` and `finetune` of a stored run.
+#[test]
+fn every_db_verb_works_on_postgres() {
+    let Some(pg) = TestDb::postgres() else { return };
+    let d = sweep("pgv", "kind = \"grid\"\nparams = [2e4, 4e4]\ntokens_per_param = [1, 2, 4]");
+    let (dir, db) = (d.path(), db(&pg));
+    let out = json_of(
+        &cmd(dir, &["--json", "sweep", "run", "s.toml", "--db", &db, "-q"]).output().unwrap(),
+    );
+    assert_eq!(out["done"], 6, "{out}");
+    assert!(!out.to_string().contains(":isoflop@"), "no password in output");
+    let all = runs(dir, &db);
+    assert_eq!(all.len(), 6);
+    // Export from PostgreSQL, import into another sweep of it, fit both.
+    ok(&cmd(dir, &["export", "--db", &db, "--sweep", "pgv", "-o", "pgv.csv"]).output().unwrap());
+    let imp = json_of(
+        &cmd(dir, &["--json", "import", "pgv.csv", "--db", &db, "--sweep", "back"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(imp["runs"], 6, "{imp}");
+    assert_eq!(imp["db"], pg.path().to_string_lossy().replace("isoflop:isoflop@", "isoflop:***@"));
+    for sweep in ["pgv", "back"] {
+        let fit =
+            json_of(&cmd(dir, &["--json", "fit", "--db", &db, "--sweep", sweep]).output().unwrap());
+        assert!(fit.to_string().contains("\"E\""), "{fit}");
+    }
+    let key = all[0]["key"].as_str().unwrap();
+    let c = json_of(
+        &cmd(
+            dir,
+            &[
+                "--json",
+                "compress",
+                "--run",
+                key,
+                "--sweep",
+                "pgv",
+                "--db",
+                &db,
+                "--method",
+                "int8",
+                "--eval-tokens",
+                "2048",
+            ],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(c["method"], "int8", "{c}");
+    let good = ["great", "fine", "lovely", "superb", "bright"];
+    let bad = ["awful", "dull", "poor", "grim", "weak"];
+    let mut task = String::from("text,label\n");
+    for i in 0..120 {
+        let (w, l) = if i % 2 == 0 { (good[i % 5], "pos") } else { (bad[i % 5], "neg") };
+        task += &format!("\"a {w} film, number {i}\",{l}\n");
+    }
+    std::fs::write(dir.join("reviews.csv"), task).unwrap();
+    let f = json_of(
+        &cmd(
+            dir,
+            &[
+                "--json",
+                "finetune",
+                "--run",
+                key,
+                "--sweep",
+                "pgv",
+                "--db",
+                &db,
+                "--task",
+                "reviews.csv",
+                "--epochs",
+                "1",
+            ],
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(f["status"], "done", "{f}");
+    // A reader of a database without a store is told so; nothing is created.
+    let empty = TestDb::postgres().unwrap();
+    let out = cmd(dir, &["runs", "--db", &empty.path().to_string_lossy()]).output().unwrap();
+    common::fails(&out, "does not exist");
+}

@@ -39,6 +39,7 @@
 pub mod analysis;
 pub mod calibrate;
 pub mod compress;
+pub mod curve_check;
 pub mod data;
 pub mod distill;
 pub mod downstream_law;

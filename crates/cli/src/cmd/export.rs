@@ -94,13 +94,13 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     if rows.is_empty() {
         bail!(
             "{}: no finished runs{} to export",
-            args.store.db.display(),
+            isoflop_store::display_location(&args.store.db),
             args.store.sweep.as_ref().map(|s| format!(" in sweep {s}")).unwrap_or_default()
         );
     }
     if json && args.output.is_none() {
         return print_json(&serde_json::json!({
-            "db": args.store.db,
+            "db": isoflop_store::display_location(&args.store.db),
             "sweep": args.store.sweep,
             "curves": args.curves,
             "rows": json_rows(&rows),
@@ -116,7 +116,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
                     Format::Jsonl => "jsonl",
                 };
                 print_json(&serde_json::json!({
-                    "db": args.store.db,
+                    "db": isoflop_store::display_location(&args.store.db),
                     "output": path,
                     "format": format,
                     "rows": rows.len(),

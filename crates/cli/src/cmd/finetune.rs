@@ -96,7 +96,10 @@ fn pretrained(a: &Args) -> Result<(GptConfig, Vec<NamedTensor>, String)> {
             let found: Vec<_> = runs.iter().filter(|r| &r.key == key).collect();
             let run = match found.as_slice() {
                 [r] => *r,
-                [] => bail!("--run {key}: no run of this key in {}", a.db.display()),
+                [] => bail!(
+                    "--run {key}: no run of this key in {}",
+                    isoflop_store::display_location(&a.db)
+                ),
                 _ => bail!("--run {key}: several sweeps have this key; name one with --sweep"),
             };
             if !run.status.is_final() || run.metrics.loss.is_none() {

@@ -168,14 +168,14 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         .with_context(|| format!("cannot import {}", args.file.display()))?;
     if json {
         print_json(&serde_json::json!({
-            "db": args.db, "sweep": sweep, "runs": n, "rows": obs.len(), "sha256": sha,
+            "db": isoflop_store::display_location(&args.db), "sweep": sweep, "runs": n, "rows": obs.len(), "sha256": sha,
         }))
     } else {
         println!(
             "imported {n} runs ({} rows) from {} into sweep {sweep} of {}",
             obs.len(),
             args.file.display(),
-            args.db.display()
+            isoflop_store::display_location(&args.db)
         );
         Ok(())
     }

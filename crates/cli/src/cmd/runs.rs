@@ -21,7 +21,9 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     let store = Store::open_existing(&args.store.db)?;
     let runs = store.runs(&RunFilter { sweep: args.store.sweep.clone(), statuses: args.status })?;
     if json {
-        return print_json(&serde_json::json!({ "db": args.store.db, "runs": runs }));
+        return print_json(
+            &serde_json::json!({ "db": isoflop_store::display_location(&args.store.db), "runs": runs }),
+        );
     }
     println!(
         "{:>4}  {:<14} {:<24} {:<8} {:>9} {:>9} {:>8} {:>8} {:>8}  reason",

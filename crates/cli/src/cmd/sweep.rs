@@ -37,6 +37,22 @@ enum Command {
     Status(crate::sweep::cluster::NameArgs),
     /// Cancel the sweep's Slurm jobs (workers checkpoint and leave their runs pending).
     Cancel(crate::sweep::cluster::NameArgs),
+    /// Fit the whole-curve law (learning-rate schedule as a feature) per model size and
+    /// predict each size's longest run from its shorter runs and early evaluations.
+    CurveLaw(CurveLawArgs),
+}
+
+/// Arguments of `isoflop sweep curve-law`.
+#[derive(Debug, clap::Args)]
+pub struct CurveLawArgs {
+    /// The sweep's name.
+    pub name: String,
+    /// The run store.
+    #[arg(long, env = "ISOFLOP_DB", default_value = "isoflop.db")]
+    pub db: PathBuf,
+    /// The share of the longest run's steps whose evaluations the fit may use.
+    #[arg(long, default_value_t = 0.3)]
+    pub early: f64,
 }
 
 /// Arguments of `isoflop sweep plan`.
@@ -103,6 +119,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         Command::Worker(a) => crate::sweep::cluster::worker(a, json),
         Command::Status(a) => crate::sweep::cluster::status(a, json),
         Command::Cancel(a) => crate::sweep::cluster::cancel(a, json),
+        Command::CurveLaw(a) => curve_law_cmd(a, json),
         Command::Run(a) => {
             let spec = SweepSpec::load(&a.spec)?;
             let outcome = run::train(&spec, &a.settings())?;
@@ -307,4 +324,54 @@ fn print_plan(
             secs
         );
     }
+}
+
+fn curve_law_cmd(a: CurveLawArgs, json: bool) -> Result<()> {
+    if !(a.early > 0.0 && a.early < 1.0) {
+        anyhow::bail!("--early {}: must lie strictly between 0 and 1", a.early);
+    }
+    let store = isoflop_store::Store::open_existing(&a.db)?;
+    store.sweep(&a.name)?;
+    let checks = isoflop_sweep::curve_check::curve_checks(&store, &a.name, a.early)?;
+    if json {
+        return print_json(
+            &serde_json::json!({"sweep": a.name, "early": a.early, "sizes": checks}),
+        );
+    }
+    if checks.is_empty() {
+        anyhow::bail!(
+            "sweep {}: no model size has two finished runs of different token counts with curves",
+            a.name
+        );
+    }
+    println!(
+        "sweep {}: whole-curve law (Tissue et al. 2024) per size, fitted on the shorter runs and \
+         the longest run's first {:.0}% of steps",
+        a.name,
+        a.early * 100.0
+    );
+    println!(
+        "{:>10}  {:>5}  {:<22} {:>9} {:>9} {:>7} {:>10}  L0 A alpha C",
+        "N", "runs", "predicted run", "predicted", "actual", "error", "last seen"
+    );
+    for c in &checks {
+        let p = c.params_fitted;
+        println!(
+            "{:>10}  {:>5}  {:<22} {:>9.4} {:>9.4} {:>6.2}% {:>10.4}  {:.3} {:.3} {:.3} {:.3}",
+            short(c.params),
+            c.fitted_runs.len() + 1,
+            c.held_out,
+            c.predicted,
+            c.actual,
+            c.rel_err * 100.0,
+            c.last_seen,
+            p[0],
+            p[1],
+            p[2],
+            p[3]
+        );
+    }
+    let mean = checks.iter().map(|c| c.rel_err).sum::<f64>() / checks.len() as f64;
+    println!("mean error {:.2}% over {} sizes", mean * 100.0, checks.len());
+    Ok(())
 }

@@ -222,7 +222,7 @@ pub fn submit(a: SubmitArgs, json: bool) -> Result<()> {
             eprintln!(
                 "note: {} is a SQLite file; a real submission needs --db postgres://… (workers on \
                  other nodes cannot share SQLite)",
-                a.db.display()
+                isoflop_store::display_location(&a.db)
             );
         }
         let arrays: Vec<_> =

@@ -59,7 +59,7 @@ fn source(a: &Args, json: bool) -> Result<(Source, PathBuf, isoflop_train::Datas
             [r] => r,
             [] => bail!(
                 "--run {key}: no such run in {}{}",
-                a.db.display(),
+                isoflop_store::display_location(&a.db),
                 a.sweep.as_ref().map_or(String::new(), |s| format!(" (sweep {s})"))
             ),
             _ => bail!("--run {key}: several sweeps have this key; add --sweep"),
@@ -141,7 +141,7 @@ fn all(a: Args, json: bool) -> Result<()> {
     let mut runs = store.runs(&RunFilter { sweep: Some(sweep.clone()), statuses: done })?;
     runs.retain(isoflop_store::Run::is_pretrain);
     if runs.is_empty() {
-        bail!("--sweep {sweep}: no finished runs in {}", a.db.display());
+        bail!("--sweep {sweep}: no finished runs in {}", isoflop_store::display_location(&a.db));
     }
     let mut reports = Vec::new();
     for run in &runs {

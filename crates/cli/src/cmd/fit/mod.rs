@@ -35,7 +35,8 @@ pub fn run(mut args: Args, json: bool) -> Result<()> {
             if args.downstream {
                 obs.extend(crate::sweep::observations::finetune_observations(&args.db, &sweep)?);
             }
-            args.data = PathBuf::from(format!("{}#{sweep}", args.db.display()));
+            args.data =
+                PathBuf::from(format!("{}#{sweep}", isoflop_store::display_location(&args.db)));
             obs
         }
         None => {
