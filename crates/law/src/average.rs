@@ -11,7 +11,7 @@
 //! Multimodel Inference", 2nd ed., 2002, §2.9), with Δ_i taken from the held-out scores rather
 //! than from AIC: Δ_i = z_i², z_i the candidate's margin over the best mean held-out error
 //! divided by the standard error of the paired differences, the same noise scale the
-//! one-standard-error decision uses. exp(−z²/2) is the normal likelihood ratio of "this
+//! one-standard-error decision uses (floored at 1% of the best mean error, [`SE_FLOOR`]). exp(−z²/2) is the normal likelihood ratio of "this
 //! candidate extrapolates as well as the best" against what was observed: a candidate within
 //! one standard error keeps at least 61% of the best's weight, one at two standard errors
 //! 14%, one at three 1%. The alternatives were worse fits to the purpose: exp(−err/τ) needs a
@@ -51,14 +51,24 @@ pub struct AverageMember {
     pub fit: Fit,
 }
 
+/// The smallest standard error a margin is measured against, as a fraction of the best mean
+/// held-out error. Two candidates that reach nearly the same law (an `-eprior` form whose
+/// free optimum already lies inside the prior) differ run by run by the optimiser's
+/// tolerance, 1e-9 in relative error, and so does their paired standard error: the ratio of
+/// two such numbers would weigh noise. Held-out comparisons resolve nothing finer than 1% of
+/// the error itself (the margins of docs/fitting.md's selection table are 10% or more).
+pub(crate) const SE_FLOOR: f64 = 0.01;
+
 /// z and unnormalised weight of each scored candidate (`None` for those not scored).
 pub(crate) fn relative_weights(scores: &[CandidateScore]) -> Vec<Option<(f64, f64)>> {
+    let best = scores.iter().filter_map(|s| s.mean_rel_err).fold(f64::INFINITY, f64::min);
+    let floor = if best.is_finite() { SE_FLOOR * best } else { 0.0 };
     scores
         .iter()
         .map(|s| {
-            let (m, se) = (s.margin?, s.margin_se.unwrap_or(0.0));
-            // A margin with no spread (one held-out run, or identical errors) is certain:
-            // the best (margin 0) keeps its weight and any other gets none.
+            let (m, se) = (s.margin?, s.margin_se.unwrap_or(0.0).max(floor));
+            // A margin with no spread (a best that predicts every held-out run exactly) is
+            // certain: the best (margin 0) keeps its weight and any other gets none.
             let z = if se > 0.0 {
                 m.max(0.0) / se
             } else if m <= 0.0 {
@@ -229,18 +239,27 @@ mod tests {
             within_noise: false,
             errors: Vec::new(),
         };
+        // The best mean is 0.01: standard errors below 1e-4 count as 1e-4.
         let w = relative_weights(&[
             score(Some(0.0), 0.0),
             score(Some(0.002), 0.002),
             score(Some(0.004), 0.002),
             score(Some(0.001), 0.0),
+            score(Some(5e-5), 1e-9),
             score(None, 0.0),
         ]);
         assert_eq!(w[0], Some((0.0, 1.0)));
         let (z, r) = w[1].unwrap();
         assert!((z - 1.0).abs() < 1e-12 && (r - (-0.5f64).exp()).abs() < 1e-12);
         assert!((w[2].unwrap().1 - (-2.0f64).exp()).abs() < 1e-12);
-        assert_eq!(w[3], Some((f64::INFINITY, 0.0)));
-        assert_eq!(w[4], None);
+        let (z, r) = w[3].unwrap();
+        assert!((z - 10.0).abs() < 1e-9 && r < 1e-21, "{z} {r}");
+        assert!((w[4].unwrap().0 - 0.5).abs() < 1e-9, "{:?}", w[4]);
+        assert_eq!(w[5], None);
+        // Without a spread at all (a best that predicts exactly) a worse margin is certain.
+        let mut perfect = score(Some(0.0), 0.0);
+        perfect.mean_rel_err = Some(0.0);
+        let exact = relative_weights(&[perfect, score(Some(0.001), 0.0)]);
+        assert_eq!(exact[1], Some((f64::INFINITY, 0.0)));
     }
 }
