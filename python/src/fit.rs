@@ -94,7 +94,7 @@ pub fn fit(
         } else {
             select_by.parse().map_err(errors::law)?
         };
-        let sel = SelectOptions { candidates, rule, quantile: select_quantile };
+        let sel = SelectOptions { candidates, rule, quantile: select_quantile, average: false };
         py.detach(move || -> isoflop_law::Result<Fit> {
             let mut f = select(&rows, &sel)?;
             if opts.bootstrap > 0 {

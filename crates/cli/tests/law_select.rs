@@ -106,3 +106,145 @@ fn bad_selection_and_constraint_flags_are_refused() {
         "selection rule `median`: expected sizes, compute or rolling",
     );
 }
+
+/// Issue 14: `--e-prior` holds E in the fit, and with `--select` adds `-eprior` candidates.
+#[test]
+fn an_e_prior_bounds_or_fixes_e_and_adds_candidates() {
+    let ex = example();
+    // The example's E is 1.69: an interval above it binds, and the fit stays inside.
+    let v = json(&["fit", &ex, "--e-prior", "1.75:1.9", "--grid-stride", "9"]);
+    let e = v["params"]["E"].as_f64().unwrap();
+    assert!((1.75..=1.9).contains(&e) && e < 1.76, "E {e}");
+    assert_eq!(v["options"]["bounds"]["E"], serde_json::json!([1.75, 1.9]));
+    let v = json(&["fit", &ex, "--e-prior", "1.69", "--grid-stride", "9"]);
+    assert_eq!(v["params"]["E"], 1.69);
+    assert_eq!(v["fixed"], serde_json::json!(["E"]));
+    let v = json(&["fit", &ex, "--select", "--e-prior", "1.6:1.8", "--grid-stride", "9"]);
+    let names: Vec<&str> = v["selection"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "chinchilla",
+            "chinchilla-tied",
+            "kaplan-nd",
+            "chinchilla-eprior",
+            "chinchilla-tied-eprior"
+        ]
+    );
+    let free: Vec<u64> = v["selection"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["free_params"].as_u64().unwrap())
+        .collect();
+    assert_eq!(free, [5, 4, 4, 5, 4], "a bounded E keeps its free parameter");
+    assert!(v["selection"].get("average").is_none(), "no average unless asked for");
+}
+
+/// Issue 14: `--select-average` saves the weights and members in fit.json, and `predict` uses
+/// the weighted mean of the members' predictions, with a mixture interval.
+#[test]
+fn predict_uses_the_model_average_when_fit_json_holds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit.json");
+    let o = out.to_str().unwrap();
+    let ex = example();
+    let args = [
+        "fit",
+        &ex,
+        "--select",
+        "--select-average",
+        "--e-prior",
+        "1.6:1.8",
+        "--grid-stride",
+        "9",
+        "--bootstrap",
+        "20",
+        "-o",
+        o,
+    ];
+    let (code, text, err) = isoflop(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains(" weight") && text.contains("averaged "), "{text}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let avg = &saved["selection"]["average"];
+    assert_eq!(avg["scheme"], "held-out-z");
+    let members = avg["members"].as_array().unwrap();
+    let sum: f64 = members.iter().map(|m| m["weight"].as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-9, "weights sum to {sum}");
+    assert!(
+        members.iter().all(|m| m["fit"]["bootstrap"]["samples"].as_array().unwrap().len() > 10)
+    );
+    let p = json(&["predict", "--fit", o, "--params", "7e9", "--tokens", "1.4e11"]);
+    let terms = p["average"].as_array().unwrap();
+    assert_eq!(terms.len(), members.len());
+    let mean: f64 =
+        terms.iter().map(|t| t["weight"].as_f64().unwrap() * t["loss"].as_f64().unwrap()).sum();
+    let loss = p["loss"].as_f64().unwrap();
+    assert!((loss - mean).abs() < 1e-12 * loss, "{loss} vs {mean}");
+    let (lo, hi) = terms
+        .iter()
+        .map(|t| t["loss"].as_f64().unwrap())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    assert!(lo <= loss && loss <= hi);
+    let [ilo, ihi] = [p["interval"][0].as_f64().unwrap(), p["interval"][1].as_f64().unwrap()];
+    assert!(ilo < loss && loss < ihi, "[{ilo}, {ihi}] around {loss}");
+    let (code, text, _) =
+        isoflop(&["predict", "--fit", o, "--params", "7e9", "--tokens", "1.4e11"]);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("model average from") && text.contains("weight"), "{text}");
+    // A fit without an average predicts as before, with no `average` key.
+    let plain = dir.path().join("plain.json");
+    let (code, _, err) =
+        isoflop(&["fit", &ex, "--grid-stride", "9", "-o", plain.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let p = json(&[
+        "predict",
+        "--fit",
+        plain.to_str().unwrap(),
+        "--params",
+        "7e9",
+        "--tokens",
+        "1.4e11",
+    ]);
+    assert!(p.get("average").is_none());
+}
+
+#[test]
+fn bad_e_priors_and_averages_are_refused() {
+    let ex = example();
+    refused(
+        &["fit", &ex, "--e-prior", "1.9:1.6"],
+        "invalid value '1.9:1.6' for '--e-prior <LO:HI|VALUE>': E prior `1.9:1.6`: lower end 1.9 \
+         must be below upper end 1.6",
+    );
+    refused(&["fit", &ex, "--e-prior", "-1:2"], "E prior `-1:2`: -1 is not a loss floor");
+    refused(&["fit", &ex, "--e-prior", "abc"], "E prior `abc`: `abc` is not a number");
+    refused(&["fit", &ex, "--e-prior", "0"], "E prior `0`: 0 is not a loss floor");
+    let kaplan = ["fit", &ex, "--form", "kaplan-nd", "--e-prior", "1.7"];
+    refused(&kaplan, "E prior 1.7: form kaplan-nd has no irreducible loss E");
+    refused(&kaplan, "error: --e-prior\n");
+    refused(&["fit", &ex, "--fix", "E=1.7", "--e-prior", "1.7"], "already fixed or bounded");
+    refused(
+        &["fit", &ex, "--select", "--bound", "E=1:2", "--e-prior", "1.7"],
+        "--e-prior 1.7 with --fix or --bound on E",
+    );
+    refused(
+        &["fit", &ex, "--select", "--candidates", "kaplan-nd", "--e-prior", "1.7"],
+        "no candidate in --candidates has an irreducible loss E",
+    );
+    refused(
+        &["fit", &ex, "--select", "--candidates", "chinchilla-eprior"],
+        "candidate `chinchilla-eprior` needs an E prior",
+    );
+    refused(&["fit", &ex, "--select-average"], "--select");
+    refused(
+        &["fit", &ex, "--select", "--select-average", "--calibrate-intervals"],
+        "cannot be used with",
+    );
+}

@@ -106,6 +106,12 @@ impl FitOptions {
         fixed
     }
 
+    /// The number of parameters the fit moves: the form's, less those fixed, less one per
+    /// tied pair (bounded ones still count).
+    pub fn free_params(&self) -> Result<usize> {
+        Ok(self.layout()?.n_free())
+    }
+
     pub(crate) fn layout(&self) -> Result<Layout> {
         Layout::new(self.form, &self.effective_fixed(), self.tie_exponents, &self.bounds)
     }
@@ -513,6 +519,12 @@ impl Fit {
     /// interval is read off the percentiles of those combinations (multiplicatively in loss,
     /// as residuals are in log-loss; additively for the sigmoid's metric).
     pub fn in_sample_prediction_interval_obs(&self, o: &Observation) -> Option<[f64; 2]> {
+        crate::bootstrap::percentile_interval(&self.prediction_draws_obs(o)?, 0.95)
+    }
+
+    /// The draws [`Fit::in_sample_prediction_interval_obs`] reads its percentiles off (a
+    /// model average mixes its members' draws); `None` with no more rows than free parameters.
+    pub(crate) fn prediction_draws_obs(&self, o: &Observation) -> Option<Vec<f64>> {
         let n = self.residuals.len();
         let p = self.param_order.len() - self.fixed.len();
         if n <= p {
@@ -534,6 +546,6 @@ impl Fit {
                 v.push(if log { c * (r * inflate).exp() } else { c + r * inflate });
             }
         }
-        crate::bootstrap::percentile_interval(&v, 0.95)
+        Some(v)
     }
 }

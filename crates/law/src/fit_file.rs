@@ -174,6 +174,10 @@ impl Fit {
         if let Some(Err(m)) = self.calibration.as_ref().map(|c| c.check()) {
             return bad(m);
         }
+        let average = self.selection.as_ref().and_then(|s| s.average.as_ref());
+        if let Some(Err(m)) = average.map(|a| a.check()) {
+            return bad(m);
+        }
         Ok(())
     }
 }

@@ -14,7 +14,8 @@
 //! - [`calibrate`] → [`IntervalCalibration`]: prediction intervals that widen with the distance
 //!   beyond the fitted range, calibrated on leave-largest-out refits.
 //! - [`select()`]: leave-largest-out (or rolling-origin) choice among candidate forms, with
-//!   tied exponents (α = β), fixed parameters and bounds available to every fit.
+//!   tied exponents (α = β), fixed parameters and bounds available to every fit, candidates
+//!   with E held to a prior ([`EPrior`]) and a held-out-weighted [`Average`] of them.
 //! - [`fit_curve_law`] → [`CurveLaw`]: whole loss curves with the learning-rate [`Schedule`]
 //!   as a feature, L(s) = L0 + A·S1^(−α) − C·S2 (Tissue et al. 2024, arXiv 2408.11029), fitted
 //!   on several runs at once and predicting the loss of any step under another schedule.
@@ -40,10 +41,12 @@
 #![deny(missing_docs)]
 
 pub mod approaches;
+mod average;
 mod bootstrap;
 mod calibration;
 pub mod curve_law;
 mod downstream;
+mod e_prior;
 mod error;
 pub mod fastmath;
 mod fit;
@@ -62,6 +65,7 @@ mod select;
 mod simd;
 pub mod synthetic;
 
+pub use average::{AVERAGE_SCHEME, Average, AverageMember};
 pub use bootstrap::{bootstrap, bootstrap_with_progress, intervals_of, percentile_interval};
 pub use calibration::{INTERVAL_LEVEL, IntervalCalibration, calibrate};
 pub use curve_law::{
@@ -71,6 +75,7 @@ pub use downstream::{
     ComputeForMetric, Downstream, DownstreamOptions, DownstreamPrediction, METRIC_HUBER_DELTA,
     TWO_STEP, TargetPlan, compute_for_metric, fit_metric_step, fit_two_step,
 };
+pub use e_prior::{E_PARAM, EPrior};
 pub use error::{Error, Result};
 pub use fit::{
     BootstrapSamples, Bounds, Fit, FitOptions, FitStage, Progress, fit, fit_with_progress,

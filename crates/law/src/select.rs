@@ -23,14 +23,24 @@
 //! the fewest free parameters wins (then the lowest mean); the winner is refitted on all runs
 //! and the selection records each candidate's margin over the best, its standard error, and
 //! the sentence that says why.
+//!
+//! Two more kinds of candidate and one more outcome: a candidate named `…-eprior` holds the
+//! irreducible loss E to a user's prior ([`EPrior`]: a value or an interval), which helps most
+//! where small models leave E poorly identified; and with [`SelectOptions::average`] every
+//! scored candidate is refitted on all runs and averaged by held-out weights (see the
+//! `average` module), recorded in [`Selection::average`].
 
-use crate::{Error, Fit, FitOptions, Form, Observation, Result, fit};
+use crate::average::{
+    AVERAGE_SCHEME, Average, AverageMember, MIN_RELATIVE_WEIGHT, relative_weights,
+};
+use crate::{EPrior, Error, Fit, FitOptions, Form, Observation, Result, fit};
 use serde::{Deserialize, Serialize};
 
 /// One candidate: a name and the options that fit it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
-    /// `chinchilla`, `chinchilla-tied`, `kaplan-nd`, or any form name (with `-tied`).
+    /// `chinchilla`, `chinchilla-tied`, `kaplan-nd`, or any form name (with `-tied`, then
+    /// `-eprior` for E held to a prior).
     pub name: String,
     /// Options of its fits.
     pub options: FitOptions,
@@ -40,9 +50,28 @@ impl Candidate {
     /// A candidate from its name: a form name, optionally with `-tied` (α = β), fitted with
     /// `base`'s other options.
     pub fn parse(name: &str, base: &FitOptions) -> Result<Self> {
-        let (form_name, tied) = match name.strip_suffix("-tied") {
+        Self::parse_with_prior(name, base, None)
+    }
+
+    /// [`Candidate::parse`], where a name ending in `-eprior` (`chinchilla-eprior`,
+    /// `chinchilla-tied-eprior`) holds E to `e_prior`, which it then needs.
+    pub fn parse_with_prior(
+        name: &str,
+        base: &FitOptions,
+        e_prior: Option<&EPrior>,
+    ) -> Result<Self> {
+        let (rest, prior) = match name.strip_suffix("-eprior") {
+            Some(rest) => {
+                let p = e_prior.ok_or_else(|| {
+                    Error::InvalidOption(format!("candidate `{name}` needs an E prior"))
+                })?;
+                (rest, Some(p))
+            }
+            None => (name, None),
+        };
+        let (form_name, tied) = match rest.strip_suffix("-tied") {
             Some(f) => (f, true),
-            None => (name, false),
+            None => (rest, false),
         };
         let form: Form = form_name.parse()?;
         if !form.is_loss_law() {
@@ -53,7 +82,12 @@ impl Candidate {
                 "candidate `{name}`: form {form} has no exponents to tie"
             )));
         }
-        let options = FitOptions { form, tie_exponents: tied, bootstrap: 0, ..base.clone() };
+        let mut options = FitOptions { form, tie_exponents: tied, bootstrap: 0, ..base.clone() };
+        if let Some(p) = prior {
+            options = p
+                .apply(&options)
+                .map_err(|e| Error::InvalidOption(format!("candidate `{name}`: {e}")))?;
+        }
         Ok(Self { name: name.to_string(), options })
     }
 
@@ -103,6 +137,9 @@ pub struct SelectOptions {
     /// With [`SelectRule::ComputeQuantile`]: runs above this quantile of compute are held out
     /// (0.8: the top 20%).
     pub quantile: f64,
+    /// Also average every scored candidate by its held-out weight ([`Selection::average`]).
+    #[serde(default)]
+    pub average: bool,
 }
 
 /// One candidate's held-out record.
@@ -153,6 +190,10 @@ pub struct Selection {
     pub decision: String,
     /// Every candidate's score, in the order given.
     pub candidates: Vec<CandidateScore>,
+    /// With [`SelectOptions::average`]: the averaged law (weights and members' fits), which
+    /// `predict` uses instead of the chosen fit. Selections saved before it load without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<Average>,
 }
 
 /// Runs the selection and refits the winner on all runs; the fit carries the [`Selection`].
@@ -174,8 +215,13 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
     let mut scores: Vec<CandidateScore> =
         opts.candidates.iter().map(|c| score(c, &splits)).collect();
     let (chosen, decision) = decide(&mut scores)?;
+    let chosen_index = chosen;
     let chosen = &opts.candidates[chosen];
     let mut f = fit(obs, &chosen.options)?;
+    let average = match opts.average {
+        true => Some(average(obs, &opts.candidates, &scores, chosen_index, &f)?),
+        false => None,
+    };
     f.selection = Some(Selection {
         rule: match opts.rule {
             SelectRule::LargestSizes => "largest-sizes",
@@ -187,8 +233,41 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         chosen: chosen.name.clone(),
         decision,
         candidates: scores,
+        average,
     });
     Ok(f)
+}
+
+/// The averaged law: every scored candidate of non-negligible weight refitted on all runs
+/// (the chosen one's refit is `chosen_fit`), weights normalised over those that refit.
+fn average(
+    obs: &[Observation],
+    candidates: &[Candidate],
+    scores: &[CandidateScore],
+    chosen: usize,
+    chosen_fit: &Fit,
+) -> Result<Average> {
+    let mut members = Vec::new();
+    for (i, w) in relative_weights(scores).into_iter().enumerate() {
+        let Some((z, w)) = w else { continue };
+        if w < MIN_RELATIVE_WEIGHT {
+            continue;
+        }
+        let fit =
+            if i == chosen { Ok(chosen_fit.clone()) } else { fit(obs, &candidates[i].options) };
+        // A candidate that extrapolated from the held-in runs but cannot be refitted on all
+        // of them has no law to average; the others share its weight.
+        if let Ok(fit) = fit {
+            members.push(AverageMember { name: candidates[i].name.clone(), weight: w, z, fit });
+        }
+    }
+    let total: f64 = members.iter().map(|m| m.weight).sum();
+    // Every member kept weighs at least MIN_RELATIVE_WEIGHT: the total is positive.
+    if members.is_empty() {
+        return Err(Error::FitFailed("no candidate could be refitted for the average".into()));
+    }
+    members.iter_mut().for_each(|m| m.weight /= total);
+    Ok(Average { scheme: AVERAGE_SCHEME.into(), members })
 }
 
 /// The one-standard-error decision (see the module docs): fills each score's margin, its
@@ -245,10 +324,11 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
                 r.name,
                 pct(r.margin.unwrap()),
                 pct(r.margin_se.unwrap_or(0.0)),
-                if r.within_noise {
-                    ", within the noise but with more free parameters"
-                } else {
-                    ""
+                match (r.within_noise, r.free_params > c.free_params) {
+                    (true, true) => ", within the noise but with more free parameters",
+                    // An `-eprior` form with E bounded has as many as the free one.
+                    (true, false) => ", within the noise with as many free parameters",
+                    _ => "",
                 }
             ),
             None => format!("{}: the only candidate scored ({})", c.name, pct(best_mean)),

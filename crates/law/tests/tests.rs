@@ -2,7 +2,9 @@
 //! from known parameters; expected numbers are justified where they appear.
 
 mod approaches;
+mod average;
 mod bootstrap;
+mod e_prior;
 mod example;
 mod forms;
 mod intervals;

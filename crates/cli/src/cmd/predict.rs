@@ -2,7 +2,9 @@
 //! bootstrap's percentile 95% interval when the fit was made with `--bootstrap` and the 95%
 //! interval for a new run (widened beyond the fitted range when the fit was made with
 //! `--calibrate-intervals`); from a downstream law (`fit --downstream`) the task metric
-//! through both steps, and from a `sigmoid` fit the metric at C = 6ND.
+//! through both steps, and from a `sigmoid` fit the metric at C = 6ND. A fit made with
+//! `--select --select-average` predicts the averaged law: the weighted mean of its candidates'
+//! predictions, with intervals from the weighted mixture of their draws.
 
 use super::plan::{SavedLaw, load_law, parse_quantity};
 use crate::format::num;
@@ -47,6 +49,17 @@ struct Prediction {
     /// With a calibrated fit: the in-sample interval before widening.
     #[serde(skip_serializing_if = "Option::is_none")]
     in_sample_prediction_interval: Option<[f64; 2]>,
+    /// With an averaged fit: each candidate's weight and prediction (`loss` is their
+    /// weighted mean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    average: Option<Vec<AverageTerm>>,
+}
+
+#[derive(Serialize)]
+struct AverageTerm {
+    name: String,
+    weight: f64,
+    loss: f64,
 }
 
 /// Runs `isoflop predict`.
@@ -72,6 +85,39 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             fit.form
         );
     }
+    let average = fit.selection.as_ref().and_then(|s| s.average.as_ref());
+    if let Some(a) = average {
+        let p = Prediction {
+            form: fit.form.to_string(),
+            n,
+            d,
+            compute: o.compute(),
+            loss: a.predict_obs(&o),
+            interval: a.predict_interval_obs(&o),
+            prediction_interval: a.prediction_interval_obs(&o),
+            extrapolation_distance: None,
+            in_sample_prediction_interval: None,
+            average: Some(
+                a.member_predictions(&o)
+                    .into_iter()
+                    .map(|(name, weight, loss)| AverageTerm { name: name.into(), weight, loss })
+                    .collect(),
+            ),
+        };
+        if json {
+            return print_json(&p);
+        }
+        println!("model average from {}", args.fit.display());
+        println!("  N = {}  D = {}  C = {}", num(n), num(d), num(p.compute));
+        println!("  loss = {:.4}{}", p.loss, interval(p.interval));
+        if let Some([lo, hi]) = p.prediction_interval {
+            println!("  a new run: 95% [{lo:.4}, {hi:.4}] (mixture of the candidates' draws)");
+        }
+        for t in p.average.iter().flatten() {
+            println!("    {:<24} weight {:.3}  loss {:.4}", t.name, t.weight, t.loss);
+        }
+        return Ok(());
+    }
     let p = Prediction {
         form: fit.form.to_string(),
         n,
@@ -85,6 +131,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             .calibration
             .as_ref()
             .and_then(|_| fit.in_sample_prediction_interval_obs(&o)),
+        average: None,
     };
     if json {
         return print_json(&p);

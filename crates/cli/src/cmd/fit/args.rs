@@ -1,7 +1,7 @@
 //! The arguments of `isoflop fit` and the parsers of their values.
 
 use anyhow::{Context, Result, bail};
-use isoflop_law::SelectRule;
+use isoflop_law::{EPrior, SelectRule};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -76,6 +76,12 @@ pub struct Args {
     /// (either side may be left empty).
     #[arg(long, value_name = "NAME=LO:HI")]
     pub bound: Vec<String>,
+    /// What is known of the irreducible loss E: `LO:HI` keeps E inside that interval, a
+    /// single value fixes it. Applies to the fit (any form with an E); with --select it adds
+    /// an `-eprior` candidate for each listed one that has an E (chinchilla-eprior,
+    /// chinchilla-tied-eprior by default) and leaves the others free.
+    #[arg(long, value_name = "LO:HI|VALUE", value_parser = parse_e_prior, allow_hyphen_values = true)]
+    pub e_prior: Option<EPrior>,
     /// Choose the form by held-out error: hold out the largest models (see --select-by), fit
     /// every candidate on the rest, keep the simplest one within one standard error of the
     /// best held-out error, refit it on all runs.
@@ -92,6 +98,11 @@ pub struct Args {
     /// --select-by compute holds out runs above this quantile of compute (0.8: the top 20%).
     #[arg(long, default_value_t = 0.8)]
     pub select_quantile: f64,
+    /// With --select: also average every scored candidate, weighted by its held-out margin
+    /// over the best in standard errors (w ∝ exp(−z²/2)); fit.json keeps the weights and the
+    /// candidates' fits (`selection.average`) and `predict` uses the averaged law.
+    #[arg(long, requires = "select", conflicts_with = "calibrate_intervals")]
+    pub select_average: bool,
     /// Shorthand for --select-by rolling.
     #[arg(long, requires = "select")]
     pub rolling: bool,
@@ -131,11 +142,20 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
-/// Parses `NAME=VALUE` pairs of `--fix`.
 pub(super) fn parse_select_rule(s: &str) -> std::result::Result<SelectRule, String> {
     s.parse().map_err(|e: isoflop_law::Error| e.to_string())
 }
 
+/// Parses `--e-prior` (the error names the value; clap names the flag).
+pub(super) fn parse_e_prior(s: &str) -> std::result::Result<EPrior, String> {
+    s.parse().map_err(|e| match e {
+        // clap already says "invalid value … for '--e-prior …'": no "invalid option" too.
+        isoflop_law::Error::InvalidOption(m) => m,
+        other => other.to_string(),
+    })
+}
+
+/// Parses `NAME=VALUE` pairs of `--fix`.
 pub(super) fn parse_fixed(pairs: &[String]) -> Result<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for p in pairs {

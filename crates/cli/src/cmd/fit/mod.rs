@@ -16,8 +16,8 @@ use print::{FitBar, interval, print_fit, warn_unidentified};
 use crate::output::{print_json, write_atomic};
 use anyhow::{Context, Result, bail};
 use isoflop_law::{
-    Candidate, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule, approaches,
-    evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
+    Candidate, E_PARAM, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule,
+    approaches, evaluate_holdout, fit_with_progress, read_observation_file, select, split_holdout,
 };
 use std::path::PathBuf;
 
@@ -142,9 +142,10 @@ pub fn form_of(name: &str, irreducible: bool) -> Result<Form> {
     }
 }
 
-/// The fit's options from the flags, for `form`.
+/// The fit's options from the flags, for `form`; with `--e-prior` (and no `--select`, whose
+/// `-eprior` candidates carry it instead) E fixed or bounded.
 fn options(args: &Args, form: Form) -> Result<FitOptions> {
-    Ok(FitOptions {
+    let opts = FitOptions {
         form,
         huber_delta: args.huber_delta,
         fixed: parse_fixed(&args.fix)?,
@@ -155,7 +156,11 @@ fn options(args: &Args, form: Form) -> Result<FitOptions> {
         bootstrap: args.bootstrap,
         seed: args.seed,
         ..FitOptions::default()
-    })
+    };
+    match &args.e_prior {
+        Some(p) if !args.select => p.apply(&opts).context("--e-prior"),
+        _ => Ok(opts),
+    }
 }
 
 fn run_parametric(args: &Args, obs: &[Observation], json: bool) -> Result<()> {
@@ -210,13 +215,39 @@ fn calibrate(args: &Args, f: &mut isoflop_law::Fit, rows: &[Observation]) -> Res
 }
 
 fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) -> Result<()> {
-    let candidates = args
-        .candidates
+    let mut names: Vec<String> = args.candidates.iter().map(|c| c.trim().to_string()).collect();
+    if let Some(p) = &args.e_prior {
+        if base.fixed.contains_key(E_PARAM) || base.bounds.contains_key(E_PARAM) {
+            bail!("--e-prior {p} with --fix or --bound on E: say what is known of E once");
+        }
+        // An `-eprior` twin for every listed candidate with an E that has none yet.
+        let mut twins = Vec::new();
+        for n in names.iter().filter(|n| !n.ends_with("-eprior")) {
+            let twin = format!("{n}-eprior");
+            let has_e = Candidate::parse_with_prior(&twin, &base, Some(p)).is_ok();
+            if has_e && !names.contains(&twin) {
+                twins.push(twin);
+            }
+        }
+        if twins.is_empty() && !names.iter().any(|n| n.ends_with("-eprior")) {
+            bail!("--e-prior {p}: no candidate in --candidates has an irreducible loss E");
+        }
+        names.extend(twins);
+    }
+    let candidates = names
         .iter()
-        .map(|c| Candidate::parse(c.trim(), &base).with_context(|| format!("--candidates `{c}`")))
+        .map(|c| {
+            Candidate::parse_with_prior(c, &base, args.e_prior.as_ref())
+                .with_context(|| format!("--candidates `{c}`"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let rule = if args.rolling { SelectRule::RollingOrigin } else { args.select_by };
-    let sel = SelectOptions { candidates, rule, quantile: args.select_quantile };
+    let sel = SelectOptions {
+        candidates,
+        rule,
+        quantile: args.select_quantile,
+        average: args.select_average,
+    };
     let mut f = select(obs, &sel)
         .with_context(|| format!("selecting a form for {}", args.data.display()))?;
     if base.bootstrap > 0 {
@@ -234,6 +265,12 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         bar.done();
         f.bootstrap = Some(samples);
         f.intervals = isoflop_law::intervals_of(&f);
+        if let Some(avg) = f.selection.as_mut().and_then(|s| s.average.as_mut()) {
+            // The average's intervals mix its members' bootstraps: each gets the same one.
+            let bar = FitBar::new(json);
+            avg.bootstrap_members(obs, base.bootstrap, base.seed, &|s, k, n| bar.update(s, k, n))?;
+            bar.done();
+        }
     }
     calibrate(args, &mut f, obs)?;
     f.input = Some(args.data.display().to_string());
@@ -253,9 +290,22 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         ),
         _ => println!("form selection ({}, cut at {} FLOPs):", s.rule, cuts.join(", ")),
     }
+    let weight_of = |name: &str| {
+        s.average
+            .as_ref()
+            .map(|a| a.members.iter().find(|m| m.name == name).map(|m| m.weight).unwrap_or(0.0))
+    };
+    let weights = s.average.is_some();
     println!(
-        "  {:<20} {:>10} {:>10} {:>16} {:>5} {:>8} {:>8}",
-        "candidate", "mean err", "worst err", "margin ± se", "free", "held", "inside"
+        "  {:<24} {:>10} {:>10} {:>16} {:>5} {:>8} {:>8}{}",
+        "candidate",
+        "mean err",
+        "worst err",
+        "margin ± se",
+        "free",
+        "held",
+        "inside",
+        if weights { format!(" {:>7}", "weight") } else { String::new() }
     );
     for c in &s.candidates {
         let pct =
@@ -266,8 +316,9 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
             (Some(m), Some(se)) => format!("{:.2}% ± {:.2}%", 100.0 * m, 100.0 * se),
             _ => "-".into(),
         };
+        let weight = weight_of(&c.name).map(|w| format!(" {w:>7.3}")).unwrap_or_default();
         println!(
-            "  {:<20} {:>10} {:>10} {:>16} {:>5} {:>8} {:>8}{}",
+            "  {:<24} {:>10} {:>10} {:>16} {:>5} {:>8} {:>8}{}{}",
             c.name,
             pct(c.mean_rel_err),
             pct(c.worst_rel_err),
@@ -275,6 +326,7 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
             c.free_params,
             c.n_heldout,
             inside,
+            weight,
             mark
         );
         if let Some(e) = &c.error {
@@ -282,6 +334,13 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         }
     }
     println!("chose {}; refitted on all {} runs", s.decision, f.n_rows);
+    if let Some(a) = &s.average {
+        println!(
+            "averaged {} candidates (weights ∝ exp(−z²/2), z = held-out margin / its standard \
+             error); `predict` uses the average",
+            a.members.len()
+        );
+    }
     print_fit(&f, &args.data, args.output.as_deref());
     Ok(())
 }
