@@ -99,12 +99,16 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 impl DbError {
-    /// Whether the server is gone (closed connection, refused, reset): worth reconnecting.
+    /// Whether the server is gone (closed connection, refused, reset) or ended the session
+    /// (SQLSTATE class 08, connection exception; class 57, operator intervention: a restart,
+    /// `pg_terminate_backend`, a failover): worth reconnecting.
     fn is_connection(&self) -> bool {
         match self {
             DbError::Postgres(e) => {
+                let class = e.code().map(|c| &c.code()[..2]);
                 e.is_closed()
-                    || e.code().is_none()
+                    || matches!(class, Some("08" | "57"))
+                    || class.is_none()
                         && std::error::Error::source(e)
                             .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
             }
@@ -270,7 +274,8 @@ pub(crate) fn connect_postgres(url: &str) -> Result<postgres::Client, DbError> {
         tries += 1;
         match postgres::Client::connect(url, postgres::NoTls) {
             Ok(c) => return Ok(c),
-            Err(e) if e.code().is_some() => return Err(e.into()),
+            // A refusal by the server is final, except "starting up / shutting down" (57P03).
+            Err(e) if e.code().is_some_and(|c| c.code() != "57P03") => return Err(e.into()),
             Err(e) if t0.elapsed() + wait > RECONNECT_FOR => {
                 return Err(DbError::Unreachable {
                     tries,

@@ -220,3 +220,36 @@ fn postgres_opens_migrate_once_and_refuse_foreign_databases() {
     let e = Store::open(std::path::Path::new(&bad)).unwrap_err().to_string();
     assert!(e.contains("postgres://isoflop:***@") && e.contains("cannot connect"), "{e}");
 }
+
+/// A connection the server drops (a restart, a failover, an idle timeout) is reopened and the
+/// statement run again: the store's caller never sees it.
+#[test]
+fn a_dropped_postgres_connection_is_reopened() {
+    let Some(pg) = TestDb::postgres() else { return };
+    let mut store = Store::open(pg.path()).unwrap();
+    let s = store.upsert_sweep("s", &serde_json::json!({})).unwrap();
+    store.plan_runs(s.id, &[new_run("a", 1e4)]).unwrap();
+    let url = pg.path().to_string_lossy().into_owned();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let admin = std::env::var("ISOFLOP_TEST_PG").unwrap();
+    let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+    let killed: i64 = c
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "the store's connection was terminated");
+    // Reads and a whole claim transaction both go through on a new connection.
+    assert_eq!(store.runs(&RunFilter::default()).unwrap().len(), 1);
+    let id = store.runs(&RunFilter::default()).unwrap()[0].id;
+    c.query_one(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+        &[&name],
+    )
+    .unwrap();
+    assert_eq!(store.claim(id, "h", "v", "ck").unwrap().attempts, 1);
+}

@@ -7,7 +7,7 @@
 //! others.
 
 use crate::plan::PlannedRun;
-use crate::spec::{CompressVariant, SweepSpec, Teacher};
+use crate::spec::{CompressVariant, Design, SweepSpec, Teacher};
 use crate::{Error, Result};
 use isoflop_train::finetune::Method as FtMethod;
 use serde::Serialize;
@@ -17,8 +17,12 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RunKind {
-    /// Trains a model from scratch on the sweep's corpus.
+    /// Trains a model from scratch on the sweep's corpus (in a WSD design: a cooldown branch
+    /// that starts from its trunk's checkpoint; either way a point of the scaling law).
     Pretrain,
+    /// A WSD design's constant-rate trunk: trains a size to its longest branch point, keeping
+    /// a checkpoint at each branch point. Not a point of the law (its rate never decays).
+    Trunk,
     /// Compresses its input run's model with a method, at one of the spec's sparsities for a
     /// pruning method (`[compress]` of the spec).
     Compress(CompressVariant),
@@ -42,6 +46,7 @@ impl RunKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RunKind::Pretrain => "pretrain",
+            RunKind::Trunk => "trunk",
             RunKind::Compress(_) => "compress",
             RunKind::Distill => "distill",
             RunKind::Finetune { .. } => "finetune",
@@ -84,6 +89,62 @@ impl RunNode {
     }
 }
 
+/// The trunk key of a WSD branch's shape and seed.
+pub fn trunk_key(run: &PlannedRun) -> String {
+    format!("l{}d{}-trunk-s{}", run.model.n_layer, run.model.d_model, run.seed)
+}
+
+/// A WSD design's nodes: one trunk per shape and seed, first (longest first), trained to the
+/// longest branch point; then the branches, each after its trunk. A branch trains only its
+/// cooldown, so its `flops_palm` (what the machine does) is that share of its run; its
+/// `flops` stays 6·N·D, the compute of the (N, D) point it measures.
+fn wsd_nodes(runs: &[PlannedRun], cooldown: f64) -> Vec<RunNode> {
+    let mut trunks: Vec<PlannedRun> = Vec::new();
+    for r in runs {
+        let point = ((1.0 - cooldown) * r.tokens as f64).round() as u64;
+        let per_token = r.flops_palm / r.tokens.max(1) as f64;
+        let key = trunk_key(r);
+        match trunks.iter_mut().find(|t| t.key == key) {
+            Some(t) if t.tokens >= point => {}
+            Some(t) => t.tokens = point,
+            None => trunks.push(PlannedRun { key, tokens: point, budget: None, ..r.clone() }),
+        }
+        let t = trunks.iter_mut().find(|t| t.key == trunk_key(r)).expect("just added");
+        t.flops = 6.0 * t.params * t.tokens as f64;
+        t.flops_palm = per_token * t.tokens as f64;
+        t.tokens_per_param = t.tokens as f64 / t.params;
+    }
+    trunks.sort_by(|a, b| b.flops_palm.total_cmp(&a.flops_palm).then(a.key.cmp(&b.key)));
+    let mut nodes: Vec<RunNode> = trunks
+        .into_iter()
+        .map(|run| RunNode { run, kind: RunKind::Trunk, after: vec![] })
+        .collect();
+    for r in runs {
+        let mut run = r.clone();
+        run.flops_palm *= cooldown;
+        nodes.push(RunNode { run, kind: RunKind::Pretrain, after: vec![trunk_key(r)] });
+    }
+    nodes
+}
+
+/// What the machine trains for a spec's planned runs: the runs themselves, or for a WSD design
+/// its trunks and each branch's cooldown alone (`tokens` the cooldown's, `flops_palm` its
+/// share), for time estimates and layouts.
+pub fn trained_runs(spec: &SweepSpec, runs: &[PlannedRun]) -> Vec<PlannedRun> {
+    let Design::Wsd { cooldown, .. } = spec.design else { return runs.to_vec() };
+    wsd_nodes(runs, cooldown)
+        .into_iter()
+        .map(|n| {
+            let mut r = n.run;
+            if n.kind == RunKind::Pretrain {
+                let point = ((1.0 - cooldown) * r.tokens as f64).round() as u64;
+                r.tokens = r.tokens.saturating_sub(point).max(1);
+            }
+            r
+        })
+        .collect()
+}
+
 /// The runs of a sweep, checked: keys unique, every input a run of the graph, no cycle.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RunGraph {
@@ -104,7 +165,10 @@ impl RunGraph {
     /// `<run>-<tag>`, reading the run's checkpoint), then the `[finetune]` runs, then the
     /// `[distill]` runs ([`distill_inputs`]).
     pub fn for_spec(spec: &SweepSpec, runs: Vec<PlannedRun>) -> Result<Self> {
-        let mut nodes: Vec<RunNode> = runs.iter().cloned().map(RunNode::pretrain).collect();
+        let mut nodes: Vec<RunNode> = match spec.design {
+            Design::Wsd { cooldown, .. } => wsd_nodes(&runs, cooldown),
+            _ => runs.iter().cloned().map(RunNode::pretrain).collect(),
+        };
         for v in spec.compress.variants() {
             for r in &runs {
                 let mut run = r.clone();

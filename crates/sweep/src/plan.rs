@@ -9,7 +9,7 @@
 //! counts N). Two targets that snap to one shape give one run.
 //!
 //! Grid design: each parameter target snaps to its nearest shape, and trains r·N tokens for
-//! every ratio r.
+//! every ratio r. The WSD design plans the same points (its trunks are the run graph's).
 
 use crate::spec::{Design, SweepSpec};
 use crate::{Error, Result};
@@ -92,7 +92,8 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
                 }
             }
         }
-        Design::Grid { params, tokens_per_param } => {
+        Design::Grid { params, tokens_per_param }
+        | Design::Wsd { params, tokens_per_param, .. } => {
             for &target in params {
                 let model =
                     ladder::shape_for_params_with(target, vocab, context).map_err(|source| {

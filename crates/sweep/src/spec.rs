@@ -428,6 +428,25 @@ pub enum Design {
         /// Tokens per parameter, D = ratio · N.
         tokens_per_param: Vec<f64>,
     },
+    /// The grid's (N, D) points measured with warm-up-stable-decay schedules (Hägele et al.
+    /// 2024): one trunk per size at a constant rate, and for each ratio a cooldown branch from
+    /// the trunk's checkpoint at (1 − cooldown)·D that decays over the last `cooldown` of its D
+    /// tokens. A size's points cost its longest run plus the cooldowns, not the sum of its runs.
+    Wsd {
+        /// Parameter targets (each snaps to the nearest shape of the ladder's fine family).
+        params: Vec<f64>,
+        /// Tokens per parameter of each branch, D = ratio · N.
+        tokens_per_param: Vec<f64>,
+        /// The share of each branch's tokens spent decaying (Hägele et al. 2024 found 10–20%
+        /// matches a cosine run of the same length).
+        #[serde(default = "default_cooldown")]
+        cooldown: f64,
+    },
+}
+
+fn default_cooldown() -> f64 {
+    // Hägele et al. 2024, §3: a cooldown of 20% of the steps matches the cosine's loss.
+    0.2
 }
 
 fn default_sizes() -> usize {
@@ -591,7 +610,14 @@ impl SweepSpec {
                     ));
                 }
             }
-            Design::Grid { params, tokens_per_param } => {
+            Design::Wsd { cooldown, .. } if !(*cooldown > 0.0 && *cooldown < 1.0) => {
+                return Err(format!(
+                    "design.cooldown = {cooldown}: the share of a branch spent decaying must lie \
+                     strictly between 0 and 1 (Hägele et al. 2024 use 0.1 to 0.2)"
+                ));
+            }
+            Design::Grid { params, tokens_per_param }
+            | Design::Wsd { params, tokens_per_param, .. } => {
                 if params.is_empty() || tokens_per_param.is_empty() {
                     return Err(
                         "design.params and design.tokens_per_param must both be non-empty".into()

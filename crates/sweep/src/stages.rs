@@ -26,7 +26,7 @@ pub struct Stages {
 impl RunTrainer for Stages {
     fn resolved(&self, job: &Job<'_>) -> Option<serde_json::Value> {
         match job.node.kind {
-            RunKind::Pretrain => self.pretrain.resolved(job),
+            RunKind::Pretrain | RunKind::Trunk => self.pretrain.resolved(job),
             RunKind::Compress(_) | RunKind::Distill | RunKind::Finetune { .. } => None,
         }
     }
@@ -38,7 +38,7 @@ impl RunTrainer for Stages {
         stop: &AtomicBool,
     ) -> Result<Outcome> {
         match job.node.kind {
-            RunKind::Pretrain => self.pretrain.train(job, on_tokens, stop),
+            RunKind::Pretrain | RunKind::Trunk => self.pretrain.train(job, on_tokens, stop),
             RunKind::Compress(v) => self.compress.compress(job, v),
             RunKind::Distill => self.distill.distill(job, stop),
             RunKind::Finetune { task, method } => match &self.finetune {

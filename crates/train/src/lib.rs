@@ -74,7 +74,7 @@ pub use memory::{
     train_memory,
 };
 pub use pooled_engine::PooledEngine;
-pub use schedule::{FINAL_LR_RATIO, LrSchedule};
+pub use schedule::{FINAL_LR_RATIO, LrSchedule, ScheduleShape};
 pub use threads::{RunPool, check_threads, logical_cpus, physical_cores, resolve_threads};
 pub use tokenizer::{Tokenizer, TokenizerKind, TokenizerName};
 pub use train_config::{
@@ -83,5 +83,6 @@ pub use train_config::{
 };
 pub use train_overrides::{DEFAULT_BPE_VOCAB, TrainOverrides, parse_count};
 pub use trainer::{
-    CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte, train,
+    CurvePoint, DataSummary, Progress, ProgressEvent, RunReport, RunStatus, bits_per_byte,
+    snapshot_dir, train,
 };

@@ -5,7 +5,7 @@
 //! file or flags override fields; [`TrainConfig::validate`] checks the result once, and the
 //! trainer trusts it from then on.
 
-use crate::{AdamW, Device, EngineKind, Error, GptConfig, LrSchedule, Result};
+use crate::{AdamW, Device, EngineKind, Error, GptConfig, LrSchedule, Result, ScheduleShape};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -73,6 +73,18 @@ pub struct TrainConfig {
     pub resume: bool,
     /// The machine's peak FLOP/s for MFU (None: measured at start).
     pub peak_flops: Option<f64>,
+    /// The schedule after warm-up: cosine (the default, left out of saved configs), or WSD.
+    #[serde(default, skip_serializing_if = "ScheduleShape::is_cosine")]
+    pub schedule: ScheduleShape,
+    /// Steps after which a copy of the checkpoint is kept in `snapshots/step-<n>/` of the
+    /// checkpoint directory: a WSD trunk's branch points.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_steps: Vec<u64>,
+    /// A checkpoint directory to start from when the run has no checkpoint of its own: a
+    /// cooldown branch starts from its trunk's snapshot (same model, batch, optimizer, warm-up
+    /// and seed; its own length and decay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl TrainConfig {
@@ -101,6 +113,9 @@ impl TrainConfig {
             divergence_ratio: DEFAULT_DIVERGENCE_RATIO,
             checkpoint_dir: None,
             checkpoint_every: 0,
+            schedule: ScheduleShape::Cosine,
+            snapshot_steps: Vec::new(),
+            init_from: None,
             resume: false,
             peak_flops: None,
         };
@@ -194,6 +209,7 @@ impl TrainConfig {
             warmup_steps: self.warmup_steps.min(self.steps()),
             total_steps: self.steps(),
             final_ratio: self.final_lr_ratio,
+            shape: self.schedule,
         }
     }
 
@@ -215,6 +231,53 @@ impl TrainConfig {
         out
     }
 
+    /// Whether a run of this config can start from a checkpoint written under `trunk` (a
+    /// cooldown branch from its WSD trunk): every setting that shapes the training up to the
+    /// branch point must agree; the length, the decay, the evaluations and the snapshots may
+    /// differ. The error names what differs.
+    pub fn branchable_from(&self, trunk: &TrainConfig) -> std::result::Result<(), String> {
+        let mut diff = Vec::new();
+        let mut check = |what: &str, same: bool, a: String, b: String| {
+            if !same {
+                diff.push(format!("{what}: trunk {b} vs branch {a}"));
+            }
+        };
+        check(
+            "model",
+            self.model == trunk.model,
+            format!("{:?}", self.model),
+            format!("{:?}", trunk.model),
+        );
+        check(
+            "batch_tokens",
+            self.batch_tokens == trunk.batch_tokens,
+            self.batch_tokens.to_string(),
+            trunk.batch_tokens.to_string(),
+        );
+        check("seq", self.seq == trunk.seq, self.seq.to_string(), trunk.seq.to_string());
+        check(
+            "adamw",
+            self.adamw == trunk.adamw,
+            format!("{:?}", self.adamw),
+            format!("{:?}", trunk.adamw),
+        );
+        check(
+            "warmup_steps",
+            self.warmup_steps == trunk.warmup_steps,
+            self.warmup_steps.to_string(),
+            trunk.warmup_steps.to_string(),
+        );
+        check("seed", self.seed == trunk.seed, self.seed.to_string(), trunk.seed.to_string());
+        check(
+            "schedule",
+            matches!(self.schedule, ScheduleShape::Wsd { .. })
+                && trunk.schedule == ScheduleShape::Wsd { decay_steps: 0 },
+            format!("{:?}", self.schedule),
+            format!("{:?}", trunk.schedule),
+        );
+        if diff.is_empty() { Ok(()) } else { Err(diff.join("; ")) }
+    }
+
     /// Whether a checkpoint written under `other` can be resumed under `self`: everything that
     /// changes the numbers must match (threads, engine, device and checkpointing may differ).
     pub fn resumable_from(&self, other: &TrainConfig) -> std::result::Result<(), String> {
@@ -226,6 +289,7 @@ impl TrainConfig {
             checkpoint_every: 0,
             resume: false,
             peak_flops: None,
+            snapshot_steps: Vec::new(),
             ..c.clone()
         };
         let (a, b) = (strip(self), strip(other));

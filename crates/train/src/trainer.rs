@@ -260,6 +260,15 @@ pub fn bits_per_byte(loss: f64, tokens: u64, bytes: u64) -> f64 {
 
 fn save(engine: &dyn Engine, state: &LoopState) -> Result<()> {
     let Some(dir) = &state.config.checkpoint_dir else { return Ok(()) };
+    save_to(engine, state, dir)
+}
+
+/// Where a run keeps its checkpoint of step `step` (a WSD trunk's branch point).
+pub fn snapshot_dir(checkpoint_dir: &std::path::Path, step: u64) -> std::path::PathBuf {
+    checkpoint_dir.join("snapshots").join(format!("step-{step}"))
+}
+
+fn save_to(engine: &dyn Engine, state: &LoopState, dir: &std::path::Path) -> Result<()> {
     let (adam_step, moments) = engine.optimizer_state()?;
     let ck = Checkpoint {
         state: serde_json::to_value(state).expect("state serialises"),
@@ -327,6 +336,35 @@ pub fn train(
             })?;
             engine.set_weights(&ck.weights)?;
             engine.set_optimizer_state(ck.adam_step, &ck.moments)?;
+            state = LoopState { config: cfg.clone(), ..saved };
+        } else if let Some(from) = &cfg.init_from {
+            // A cooldown branch, first started: its trunk's snapshot at the branch point is where
+            // it begins (weights, AdamW moments, step, data position and the curve so far).
+            let path = crate::checkpoint::checkpoint_path(from);
+            let ck = Checkpoint::load(from)?.ok_or_else(|| Error::Checkpoint {
+                path: path.clone(),
+                message: "the trunk's snapshot to branch from is missing".into(),
+            })?;
+            let saved: LoopState = serde_json::from_value(ck.state).map_err(|e| {
+                Error::Checkpoint { path: path.clone(), message: format!("unreadable state: {e}") }
+            })?;
+            cfg.branchable_from(&saved.config).map_err(|diff| Error::Checkpoint {
+                path: path.clone(),
+                message: format!("cannot branch from this trunk ({diff})"),
+            })?;
+            if saved.step >= cfg.steps() {
+                return Err(Error::Checkpoint {
+                    path,
+                    message: format!(
+                        "the snapshot is at step {}, not before this branch's {} steps",
+                        saved.step,
+                        cfg.steps()
+                    ),
+                });
+            }
+            engine.set_weights(&ck.weights)?;
+            engine.set_optimizer_state(ck.adam_step, &ck.moments)?;
+            // The trunk's evaluations, best loss and patience carry over, as in a resume.
             state = LoopState { config: cfg.clone(), ..saved };
         }
     }
@@ -445,6 +483,17 @@ pub fn train(
                     ));
                     break;
                 }
+            }
+        }
+        if cfg.snapshot_steps.contains(&state.step)
+            && let Some(dir) = &cfg.checkpoint_dir
+        {
+            // A branch point: the checkpoint, kept as it is at this step.
+            state.wall_seconds = wall0 + started.elapsed().as_secs_f64();
+            state.train_seconds = train0 + train_secs;
+            let snap = snapshot_dir(dir, state.step);
+            if Checkpoint::load(&snap).ok().flatten().is_none() {
+                save_to(engine.as_ref(), &state, &snap)?;
             }
         }
         if cfg.checkpoint_every > 0

@@ -2,8 +2,8 @@
 //! determinism, resume, divergence and early stopping.
 
 use isoflop_train::{
-    Corpus, Dataset, Document, EngineKind, GptConfig, RunReport, RunStatus, TokenizerKind,
-    TrainConfig, train,
+    Corpus, Dataset, Document, EngineKind, GptConfig, RunReport, RunStatus, ScheduleShape,
+    TokenizerKind, TrainConfig, snapshot_dir, train,
 };
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -231,4 +231,60 @@ fn divergence_and_early_stopping() {
     assert_eq!(r.status, RunStatus::Done);
     assert!(r.reason.as_deref().unwrap_or("").contains("early stopping"), "{:?}", r.reason);
     assert!(r.steps < 60);
+}
+
+/// A WSD cooldown branch started from its constant-rate trunk's snapshot ends exactly where the
+/// same WSD run trained from scratch ends: the branches of Hägele et al. 2024 are real runs.
+#[test]
+fn a_cooldown_branch_from_the_trunk_equals_the_run_from_scratch() {
+    let texts: Vec<String> = (0..3).map(|i| grammar_text(20 + i, 600)).collect();
+    let cache = tempfile::tempdir().unwrap();
+    let data = dataset(&corpus_of(&texts), cache.path());
+    let model = GptConfig::new(1, 32, 2, 256, 32).unwrap();
+    let wsd = |steps: u64, decay_steps: u64| {
+        let mut c = config(model, steps * 256, 256, 3e-3);
+        c.engine = "kernels".parse().unwrap();
+        // Pinned: the default warm-up grows with the run's steps.
+        c.warmup_steps = 4;
+        c.schedule = ScheduleShape::Wsd { decay_steps };
+        c
+    };
+    let scratch = run(&wsd(40, 8), &data);
+    assert_eq!(scratch.status, RunStatus::Done);
+
+    let trunk_dir = tempfile::tempdir().unwrap();
+    let mut trunk = wsd(60, 0);
+    trunk.checkpoint_dir = Some(trunk_dir.path().to_path_buf());
+    trunk.snapshot_steps = vec![20, 32];
+    assert_eq!(run(&trunk, &data).status, RunStatus::Done);
+    for s in [20, 32] {
+        assert!(snapshot_dir(trunk_dir.path(), s).join("checkpoint.safetensors").exists(), "{s}");
+    }
+
+    let branch_dir = tempfile::tempdir().unwrap();
+    let mut branch = wsd(40, 8);
+    branch.checkpoint_dir = Some(branch_dir.path().to_path_buf());
+    branch.resume = true;
+    branch.init_from = Some(snapshot_dir(trunk_dir.path(), 32));
+    let b = run(&branch, &data);
+    assert_eq!(b.status, RunStatus::Done);
+    assert_eq!(b.steps, 40);
+    assert_eq!(b.val_loss, scratch.val_loss, "branch from the trunk = the same run from scratch");
+    // Run again, it resumes its own (final) checkpoint, not the trunk's.
+    assert_eq!(run(&branch, &data).val_loss, b.val_loss);
+
+    // A trunk of another run, or a snapshot past the branch's length, is refused.
+    let mut wrong = wsd(40, 8);
+    wrong.seed = 3;
+    wrong.checkpoint_dir = Some(tempfile::tempdir().unwrap().keep());
+    wrong.resume = true;
+    wrong.init_from = branch.init_from.clone();
+    let e = train(&wrong, &data, &mut |_| {}, &AtomicBool::new(false)).unwrap_err().to_string();
+    assert!(e.contains("cannot branch") && e.contains("seed"), "{e}");
+    let mut short = wsd(30, 8);
+    short.checkpoint_dir = Some(tempfile::tempdir().unwrap().keep());
+    short.resume = true;
+    short.init_from = branch.init_from.clone();
+    let e = train(&short, &data, &mut |_| {}, &AtomicBool::new(false)).unwrap_err().to_string();
+    assert!(e.contains("not before"), "{e}");
 }

@@ -162,7 +162,10 @@ pub(crate) fn print_outcome(o: &isoflop_sweep::SweepOutcome) {
 fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     let spec = SweepSpec::load(&a.spec)?;
     run::check_layout(&a.layout)?;
-    let runs = plan(&spec)?;
+    // The law's points, and what the machine trains for them (a WSD design: trunks and
+    // cooldowns; the table and the estimates are of these).
+    let points = plan(&spec)?;
+    let runs = isoflop_sweep::graph::trained_runs(&spec, &points);
     let opts = a.layout.options();
     let SweepLayout { max_parallel, threads } = layout(&spec, &runs, &opts);
     let estimates = if a.no_calibrate || spec.train.device != Device::Cpu {
@@ -181,8 +184,10 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
     };
     // The later stages, priced from the same speeds; they start as their models finish, so
     // the schedule queues them after the pretraining runs.
-    let stages =
-        estimates.as_ref().map(|e| stage_costs(&spec, &runs, e, &isoflop_sweep::data::cache_dir()));
+    let stages = estimates
+        .as_ref()
+        .filter(|_| points.len() == runs.len())
+        .map(|e| stage_costs(&spec, &runs, e, &isoflop_sweep::data::cache_dir()));
     let wall = estimates.as_ref().map(|e| {
         let mut jobs: Vec<(f64, usize)> = e.iter().map(|r| (r.seconds, r.threads)).collect();
         jobs.extend(stages.iter().flat_map(StageCosts::jobs));
@@ -205,10 +210,11 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         Some(t) if n > 0 => format!("{} of run time", fmt_duration(t)),
         _ => "not in the time estimate".to_string(),
     };
-    let total_flops: f64 = runs.iter().map(|r| r.flops).sum();
-    let compress_runs = runs.len() * spec.compress.variants().len();
-    let finetune_runs = runs.len() * spec.finetune.tasks.len() * spec.finetune.methods.len();
-    let distill_runs = spec.distill.as_ref().map_or(0, |d| distill_inputs(d.teacher, &runs).len());
+    let total_flops: f64 = points.iter().map(|r| r.flops).sum();
+    let compress_runs = points.len() * spec.compress.variants().len();
+    let finetune_runs = points.len() * spec.finetune.tasks.len() * spec.finetune.methods.len();
+    let distill_runs =
+        spec.distill.as_ref().map_or(0, |d| distill_inputs(d.teacher, &points).len());
     let total_palm: f64 = runs.iter().map(|r| r.flops_palm).sum();
     if json {
         let rows: Vec<serde_json::Value> = runs
@@ -239,10 +245,25 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         }));
     }
     print_plan(&spec, &runs, &threads, estimates.as_deref());
+    if points.len() != runs.len() {
+        let trained: f64 = runs.iter().map(|r| r.tokens as f64).sum();
+        let asked: f64 = points.iter().map(|r| r.tokens as f64).sum();
+        println!(
+            "WSD: {} trunks (constant rate to the longest branch point) and {} cooldown branches \
+             (D above: the tokens each trains) measure {} (N, D) points on {} tokens instead of {} \
+             ({:.0}%)",
+            runs.len() - points.len(),
+            points.len(),
+            points.len(),
+            short(trained),
+            short(asked),
+            100.0 * trained / asked
+        );
+    }
     println!(
-        "{} runs · C = 6ND total {} FLOPs ({} with attention, PaLM appendix B) · engine {} · \
-         {} cores",
-        runs.len(),
+        "{} points · C = 6ND total {} FLOPs ({} with attention as trained, PaLM appendix B) · \
+         engine {} · {} cores",
+        points.len(),
         short(total_flops),
         short(total_palm),
         spec.train.engine,

@@ -697,6 +697,7 @@ fn recover(
         warmup_steps: crate::default_warmup_steps(steps),
         total_steps: steps,
         final_ratio: crate::FINAL_LR_RATIO,
+        shape: crate::ScheduleShape::Cosine,
     };
     let mut engine = engine_with(model, weights, threads)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_add(1));

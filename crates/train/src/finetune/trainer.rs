@@ -201,6 +201,7 @@ pub fn finetune(
         warmup_steps: ((total as f64 * WARMUP_FRACTION).ceil() as u64).max(1),
         total_steps: total,
         final_ratio: crate::FINAL_LR_RATIO,
+        shape: crate::ScheduleShape::Cosine,
     };
     let eval_every = steps_per_epoch.div_ceil(ft.evals_per_epoch as u64).max(1);
     let mut best = (f64::INFINITY, 0u64, 0.0f64, model.snapshot());
