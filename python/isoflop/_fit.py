@@ -335,6 +335,7 @@ def fit(
     holdout_above_compute: Optional[float] = None,
     budget_tolerance: float = 0.1,
     envelope_points: int = 250,
+    calibrate_intervals: bool = False,
 ) -> Any:
     """Fits a scaling law to (N, D, loss) observations; the Python face of ``isoflop fit``.
 
@@ -356,6 +357,10 @@ def fit(
       (``Fit.selection["decision"]`` says why); it is refitted on all rows.
     - ``holdout_top=k`` / ``holdout_above_compute=C``: fit without the largest runs and
       record how well it predicts them (``Fit.holdout``).
+    - ``calibrate_intervals=True``: widen the prediction interval with the distance beyond the
+      fitted range (in log N and log D), calibrated on leave-largest-out refits, as ``isoflop
+      fit --calibrate-intervals`` does (``Fit.predict(..., kind="run")`` then covers larger
+      runs about as often as it says; docs/fitting.md has the coverage).
     - ``approach=1`` (envelope of training curves, needs ``run``) or ``2`` (IsoFLOP
       parabolas per budget, ±``budget_tolerance``) returns an :class:`ApproachFit`.
 
@@ -395,6 +400,7 @@ def fit(
         select_by=str(select_by),
         holdout_above_compute=None if holdout_above_compute is None else float(holdout_above_compute),
         holdout_top=None if holdout_top is None else _count("holdout_top", holdout_top),
+        calibrate_intervals=bool(calibrate_intervals),
     )
     return Fit(native)
 

@@ -43,7 +43,7 @@ fn form_of(name: &str, irreducible: bool) -> PyResult<Form> {
 #[pyo3(signature = (
     obs, form, *, irreducible, huber_delta, bootstrap, seed, grid_stride, fix, tie_exponents,
     bounds, fit_repetition, select_form, candidates, select_quantile, rolling, select_by,
-    holdout_above_compute, holdout_top,
+    holdout_above_compute, holdout_top, calibrate_intervals = false,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn fit(
@@ -66,6 +66,7 @@ pub fn fit(
     select_by: &str,
     holdout_above_compute: Option<f64>,
     holdout_top: Option<usize>,
+    calibrate_intervals: bool,
 ) -> PyResult<PyFit> {
     let opts = FitOptions {
         form: form_of(form, irreducible)?,
@@ -77,6 +78,7 @@ pub fn fit(
         grid_stride,
         bootstrap,
         seed,
+        calibrate_intervals,
         ..FitOptions::default()
     };
     let rows = obs.rows.clone();
@@ -103,6 +105,12 @@ pub fn fit(
                 f.options.seed = opts.seed;
                 f.bootstrap = Some(isoflop_law::bootstrap(&f, &rows, opts.bootstrap, opts.seed)?);
                 f.intervals = isoflop_law::intervals_of(&f);
+            }
+            if calibrate_intervals {
+                // As `isoflop fit --select --calibrate-intervals`: the chosen law's interval,
+                // calibrated on leave-largest-out refits of all rows.
+                f.calibration = Some(isoflop_law::calibrate(&f, &rows)?);
+                f.options.calibrate_intervals = true;
             }
             Ok(f)
         })

@@ -114,3 +114,18 @@ def test_fit_releases_the_gil(example):
     # Holding the GIL for the whole fit would allow a handful of spins (before the thread
     # entered Rust); released, the loop runs freely for the fit's duration (millions).
     assert spins > 10_000, spins
+
+
+def test_calibrated_intervals_match_the_cli_and_widen_far_out(cli, example, tmp_path):
+    path = tmp_path / "cal.json"
+    cli("fit", example, "--calibrate-intervals", "--bootstrap", 30, "--seed", 1, "--grid-stride", 9,
+        "-o", path, "--json")
+    cli_doc = json.loads(path.read_text())
+    cal = isoflop.fit(example, calibrate_intervals=True, bootstrap=30, seed=1, grid_stride=9)
+    plain = isoflop.fit(example, bootstrap=30, seed=1, grid_stride=9)
+    assert cal.options["calibrate_intervals"] and cli_doc["options"]["calibrate_intervals"]
+    close(cal.to_dict()["calibration"], cli_doc["calibration"])
+    # Far beyond the fitted range the calibrated prediction interval is wider.
+    _, lo_c, hi_c = cal.predict(7e10, 1.4e12, interval="prediction")
+    _, lo_p, hi_p = plain.predict(7e10, 1.4e12, interval="prediction")
+    assert hi_c - lo_c > hi_p - lo_p

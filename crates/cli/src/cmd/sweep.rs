@@ -261,11 +261,13 @@ fn plan_cmd(a: PlanArgs, json: bool) -> Result<()> {
         );
     }
     println!(
-        "{} points · C = 6ND total {} FLOPs ({} with attention as trained, PaLM appendix B) · \
-         engine {} · {} cores",
+        "{} {} · C = 6ND total {} FLOPs ({} with attention{}, PaLM appendix B) · engine {} · {} \
+         cores",
         points.len(),
+        if points.len() == runs.len() { "runs" } else { "points" },
         short(total_flops),
         short(total_palm),
+        if points.len() == runs.len() { "" } else { " as trained" },
         spec.train.engine,
         opts.cores
     );
