@@ -10,7 +10,7 @@
 
 use crate::db::{DbError, vals};
 use crate::run::insert_curve;
-use crate::store::now;
+use crate::store::{locked_sweep, now};
 use crate::{Error, Result, Run, RunFilter, RunStatus, Store};
 use serde::Serialize;
 
@@ -62,29 +62,16 @@ impl Store {
         let path = self.path.clone();
         self.db
             .tx(true, |c| {
-                let lock = c.for_update();
-                let old = c.query_opt(
-                    &format!(
-                        "SELECT id, spec, (SELECT COUNT(*) FROM runs WHERE sweep_id = sweeps.id)
-                         FROM sweeps WHERE name = ?1{lock}"
-                    ),
-                    vals![&sweep.name],
-                )?;
-                let sweep_id = match old {
-                    Some(row) => {
-                        let old_spec: serde_json::Value = serde_json::from_str(&row.text(1)?)
-                            .map_err(|e| DbError::Decode(format!("sweeps.spec: {e}")))?;
-                        let changes = crate::spec_diff::diff(&old_spec, &sweep.spec, &[]);
-                        if row.int(2)? > 0 && !changes.is_empty() {
-                            return Err(Error::SpecChanged {
-                                path: path.clone(),
-                                sweep: sweep.name.clone(),
-                                changes: crate::spec_diff::describe(&changes),
-                            }
-                            .into());
+                let sweep_id = match locked_sweep(c, &path, &sweep.name, &sweep.spec, &[])? {
+                    Some(old) if !old.changes.is_empty() => {
+                        return Err(Error::SpecChanged {
+                            path: path.clone(),
+                            sweep: sweep.name.clone(),
+                            changes: crate::spec_diff::describe(&old.changes),
                         }
-                        row.int(0)?
+                        .into());
                     }
+                    Some(old) => old.id,
                     None => c
                         .query(
                             "INSERT INTO sweeps (name, spec, created_at, updated_at)

@@ -122,6 +122,45 @@ pub(crate) fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// A sweep's row, read under the write lock of the caller's transaction.
+pub(crate) struct LockedSweep {
+    /// Row id.
+    pub(crate) id: i64,
+    /// What differs between its stored spec and the one at hand (keys in `ignore` left out),
+    /// `(key, old, new)`; empty when it has no runs yet (its spec is then free to change).
+    pub(crate) changes: Vec<(String, String, String)>,
+}
+
+/// The sweep `name`, locked for the caller's write transaction (`FOR UPDATE` on PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` already holds the file), with how `spec` differs from its own;
+/// `None` if there is no such sweep.
+pub(crate) fn locked_sweep(
+    c: &mut Conn,
+    path: &Path,
+    name: &str,
+    spec: &serde_json::Value,
+    ignore: &[&str],
+) -> std::result::Result<Option<LockedSweep>, Tx> {
+    let lock = c.for_update();
+    let row = c.query_opt(
+        &format!(
+            "SELECT id, spec, (SELECT COUNT(*) FROM runs WHERE sweep_id = sweeps.id)
+             FROM sweeps WHERE name = ?1{lock}"
+        ),
+        vals![name],
+    )?;
+    let Some(row) = row else { return Ok(None) };
+    let old: serde_json::Value =
+        serde_json::from_str(&row.text(1)?).map_err(|e| Error::Corrupt {
+            path: path.to_path_buf(),
+            what: "sweeps.spec".into(),
+            message: e.to_string(),
+        })?;
+    let changes =
+        if row.int(2)? > 0 { crate::spec_diff::diff(&old, spec, ignore) } else { Vec::new() };
+    Ok(Some(LockedSweep { id: row.int(0)?, changes }))
+}
+
 impl Store {
     /// Opens the store `db` for writing, creating it and migrating it to the newest schema:
     /// a SQLite file, or a PostgreSQL database when `db` is a `postgres://` URL (the database
@@ -316,24 +355,9 @@ impl Store {
         let path = self.path.clone();
         self.db
             .tx(true, |c| {
-                let lock = c.for_update();
-                let old = c.query_opt(
-                    &format!(
-                        "SELECT id, spec, (SELECT COUNT(*) FROM runs WHERE sweep_id = sweeps.id)
-                         FROM sweeps WHERE name = ?1{lock}"
-                    ),
-                    vals![name],
-                )?;
-                if let Some(row) = old {
-                    let (id, old_spec, n_runs) = (row.int(0)?, row.text(1)?, row.int(2)?);
-                    let old_spec: serde_json::Value =
-                        serde_json::from_str(&old_spec).map_err(|e| Error::Corrupt {
-                            path: path.clone(),
-                            what: "sweeps.spec".into(),
-                            message: e.to_string(),
-                        })?;
-                    let changes = crate::spec_diff::diff(&old_spec, spec, ignore);
-                    if n_runs > 0 && !changes.is_empty() {
+                if let Some(old) = locked_sweep(c, &path, name, spec, ignore)? {
+                    let (id, changes) = (old.id, old.changes);
+                    if !changes.is_empty() {
                         if !new_version {
                             return Err(Error::SpecChanged {
                                 path: path.clone(),
