@@ -8,7 +8,7 @@
 //! of the law, not only the final ones.
 
 use crate::Result;
-use isoflop_law::{Curve, CurveLawOptions, Schedule, fit_curve_law};
+use isoflop_law::{Curve, CurveLawOptions, Decay, Schedule, fit_curve_law};
 use isoflop_store::{Run, RunFilter, RunStatus, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -39,21 +39,41 @@ pub struct CurveCheck {
     pub last_seen: f64,
 }
 
-/// The schedule a run trained with, from its resolved config (`train`): the trainer's warm-up
-/// + cosine to `final_lr_ratio` of the peak over `tokens / batch_tokens` steps.
+/// The schedule a run trained with, from its resolved config (`train`): the trainer's warm-up,
+/// then a cosine to `final_lr_ratio` of the peak over `tokens / batch_tokens` steps, or (a WSD
+/// design's branch) the peak held and a linear decay over the last `decay_steps`.
 fn schedule_of(run: &Run) -> Option<(Schedule, f64)> {
     let t = run.config.get("train")?;
     let peak = t["adamw"]["lr"].as_f64()?;
-    let warmup = t["warmup_steps"].as_u64()?;
+    let warmup = t["warmup_steps"].as_u64()?.max(1);
     let batch = t["batch_tokens"].as_f64()?;
-    let total = (run.tokens / batch).round() as u64;
+    let total = ((run.tokens / batch).round() as u64).max(warmup + 2);
     let final_ratio = t["final_lr_ratio"].as_f64()?;
-    Some((Schedule::cosine(peak, warmup.max(1), total.max(warmup + 2), final_ratio), batch))
+    let schedule = match t["schedule"]["kind"].as_str() {
+        Some("wsd") => {
+            let decay = t["schedule"]["decay_steps"].as_u64()?;
+            // A trunk (no decay) is not a point of the law and never reaches here.
+            if decay == 0 {
+                return None;
+            }
+            let fraction = decay as f64 / total as f64;
+            Schedule::wsd(peak, warmup, total, fraction, final_ratio, Decay::Linear)
+        }
+        _ => Schedule::cosine(peak, warmup, total, final_ratio),
+    };
+    Some((schedule, batch))
 }
 
 /// The check for every model size of `sweep` with at least two finished pretraining runs of
-/// different token counts, fitting on the held-out run's first `early_fraction` of steps.
-pub fn curve_checks(store: &Store, sweep: &str, early_fraction: f64) -> Result<Vec<CurveCheck>> {
+/// different token counts, fitting on the held-out run's first `early_fraction` of steps with
+/// `opts` (its `lambda`, the annealing momentum's decay, sets how many steps a drop of the rate
+/// is remembered: about 1/(1 − λ)).
+pub fn curve_checks(
+    store: &Store,
+    sweep: &str,
+    early_fraction: f64,
+    opts: &CurveLawOptions,
+) -> Result<Vec<CurveCheck>> {
     let runs = store
         .runs(&RunFilter { sweep: Some(sweep.to_string()), statuses: vec![RunStatus::Done] })?;
     // The law counts optimizer steps and sums the learning rate over them: runs of one size
@@ -103,7 +123,7 @@ pub fn curve_checks(store: &Store, sweep: &str, early_fraction: f64) -> Result<V
         if fitted_runs.is_empty() || !actual.is_finite() {
             continue;
         }
-        let law = match fit_curve_law(&curves, &CurveLawOptions::default()) {
+        let law = match fit_curve_law(&curves, opts) {
             Ok(l) => l,
             // A size whose curves cannot pin the law (too few points) is skipped, not fatal.
             Err(_) => continue,
@@ -180,7 +200,7 @@ mod tests {
                 .finish(r.id, &Metrics { loss: Some(final_loss), ..Default::default() }, &curve)
                 .unwrap();
         }
-        let checks = curve_checks(&store, "c", 0.3).unwrap();
+        let checks = curve_checks(&store, "c", 0.3, &CurveLawOptions::default()).unwrap();
         assert_eq!(checks.len(), 1);
         let c = &checks[0];
         assert_eq!(c.held_out, "r16000");

@@ -53,6 +53,10 @@ pub struct CurveLawArgs {
     /// The share of the longest run's steps whose evaluations the fit may use.
     #[arg(long, default_value_t = 0.3)]
     pub early: f64,
+    /// The annealing momentum λ (Tissue et al. 2024 use 0.999 for runs of tens of thousands
+    /// of steps; a drop of the rate is remembered for about 1/(1 − λ) steps).
+    #[arg(long, default_value_t = isoflop_law::TISSUE_LAMBDA)]
+    pub lambda: f64,
 }
 
 /// Arguments of `isoflop sweep plan`.
@@ -353,9 +357,13 @@ fn curve_law_cmd(a: CurveLawArgs, json: bool) -> Result<()> {
     if !(a.early > 0.0 && a.early < 1.0) {
         anyhow::bail!("--early {}: must lie strictly between 0 and 1", a.early);
     }
+    if !(a.lambda > 0.0 && a.lambda < 1.0) {
+        anyhow::bail!("--lambda {}: must lie strictly between 0 and 1", a.lambda);
+    }
+    let opts = isoflop_law::CurveLawOptions { lambda: a.lambda, ..Default::default() };
     let store = isoflop_store::Store::open_existing(&a.db)?;
     store.sweep(&a.name)?;
-    let checks = isoflop_sweep::curve_check::curve_checks(&store, &a.name, a.early)?;
+    let checks = isoflop_sweep::curve_check::curve_checks(&store, &a.name, a.early, &opts)?;
     if json {
         return print_json(
             &serde_json::json!({"sweep": a.name, "early": a.early, "sizes": checks}),
@@ -368,9 +376,10 @@ fn curve_law_cmd(a: CurveLawArgs, json: bool) -> Result<()> {
         );
     }
     println!(
-        "sweep {}: whole-curve law (Tissue et al. 2024) per size, fitted on the shorter runs and \
-         the longest run's first {:.0}% of steps",
+        "sweep {}: whole-curve law (Tissue et al. 2024, λ = {}) per size, fitted on the shorter \
+         runs and the longest run's first {:.0}% of steps",
         a.name,
+        a.lambda,
         a.early * 100.0
     );
     println!(
