@@ -94,8 +94,16 @@ fn a_sweep_submitted_to_slurm_completes_and_is_fitted_from_postgres() {
             "{r}"
         );
     }
-    let fit =
-        json_of(&cmd(dir, &["--json", "fit", "--db", &db, "--sweep", "cl"]).output().unwrap());
+    // Six tiny runs of two sizes cannot pin five free parameters (a free fit was found
+    // unidentifiable on one machine's losses and not on another's): α = β and E held.
+    let fit = json_of(
+        &cmd(
+            dir,
+            &["--json", "fit", "--db", &db, "--sweep", "cl", "--tie-exponents", "--fix", "E=0.5"],
+        )
+        .output()
+        .unwrap(),
+    );
     assert!(fit.to_string().contains("\"E\""), "{fit}");
     ok(&cmd(
         dir,
@@ -322,8 +330,24 @@ fn every_db_verb_works_on_postgres() {
     assert_eq!(imp["runs"], 6, "{imp}");
     assert_eq!(imp["db"], pg.path().to_string_lossy().replace("isoflop:isoflop@", "isoflop:***@"));
     for sweep in ["pgv", "back"] {
-        let fit =
-            json_of(&cmd(dir, &["--json", "fit", "--db", &db, "--sweep", sweep]).output().unwrap());
+        let fit = json_of(
+            &cmd(
+                dir,
+                &[
+                    "--json",
+                    "fit",
+                    "--db",
+                    &db,
+                    "--sweep",
+                    sweep,
+                    "--tie-exponents",
+                    "--fix",
+                    "E=0.5",
+                ],
+            )
+            .output()
+            .unwrap(),
+        );
         assert!(fit.to_string().contains("\"E\""), "{fit}");
     }
     let key = all[0]["key"].as_str().unwrap();
