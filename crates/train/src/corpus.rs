@@ -110,8 +110,18 @@ fn read_documents(path: &Path) -> Result<Vec<Document>> {
         if text.trim().is_empty() {
             continue;
         }
+        // A document's name seeds which split each of its blocks falls in: relative to the
+        // corpus directory, or the file's own name for a one-file corpus, never where the
+        // corpus happens to live (the same file by a relative and an absolute path, or moved,
+        // once split differently and trained to different losses).
         let name = file.strip_prefix(path).unwrap_or(file).to_string_lossy().into_owned();
-        let name = if name.is_empty() { file.to_string_lossy().into_owned() } else { name };
+        let name = if name.is_empty() {
+            file.file_name()
+                .map_or_else(|| file.to_string_lossy(), |n| n.to_string_lossy())
+                .into_owned()
+        } else {
+            name
+        };
         docs.push(Document { name, text });
     }
     if docs.is_empty() {
@@ -174,5 +184,21 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let e = Corpus::from_path(empty.path(), None).unwrap_err().to_string();
         assert!(e.contains("no files"), "{e}");
+    }
+
+    /// One file read by an absolute and by a relative path, or from another directory, is
+    /// the same corpus: same document names, same fingerprint (the split's and the token
+    /// cache's key).
+    #[test]
+    fn a_file_is_the_same_corpus_wherever_it_is_read_from() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        for d in [a.path(), b.path()] {
+            std::fs::write(d.join("text.txt"), "the same words\n").unwrap();
+        }
+        let abs = Corpus::from_path(&a.path().join("text.txt"), None).unwrap();
+        let other = Corpus::from_path(&b.path().join("text.txt"), None).unwrap();
+        assert_eq!(abs.documents[0].name, "text.txt");
+        assert_eq!(abs.fingerprint(), other.fingerprint());
     }
 }
