@@ -53,4 +53,4 @@ pub use error::{Error, Result};
 pub use run::{Metrics, NewRun, Run, RunFilter};
 pub use schema::SCHEMA_VERSION;
 pub use status::RunStatus;
-pub use store::{Store, Sweep, backend_of, display_location, is_postgres};
+pub use store::{Store, Sweep, backend_of, display_location, is_postgres, now};

@@ -117,8 +117,9 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-/// Seconds since the Unix epoch, as stored in the `*_at` columns.
-pub(crate) fn now() -> f64 {
+/// Seconds since the Unix epoch, as stored in the `*_at` and `heartbeat` columns (what a run's
+/// times are compared with).
+pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 

@@ -20,7 +20,7 @@ use crate::executor::{Events, Executor, SweepOutcome};
 use crate::graph::{RunGraph, RunNode};
 use crate::layout::{LayoutOptions, SweepLayout, layout};
 use crate::plan::short;
-use crate::record::{lock, new_runs, open_sweep};
+use crate::record::{lock, open_sweep, plan_graph};
 use crate::spec::SweepSpec;
 use crate::trainer::{Job, Outcome, RunTrainer};
 use crate::{Error, Result};
@@ -154,15 +154,7 @@ impl Executor for LocalExecutor {
         let retried = if opts.retry_failed { store.retry_failed(sweep.id)? } else { 0 };
         let SweepLayout { max_parallel, threads } = layout(spec, graph.runs(), &opts.layout);
         // Each run's resolved configuration, as planned on this layout, goes with it.
-        let resolved = |key: &str| {
-            let i = graph.position(key)?;
-            let node = &graph.nodes()[i];
-            let dir = sweep_dir.join(key);
-            let inputs: Vec<PathBuf> = node.after.iter().map(|k| sweep_dir.join(k)).collect();
-            let job = Job { node, dir: &dir, inputs: &inputs, threads: threads[i] };
-            self.trainer.resolved(&job)
-        };
-        store.plan_runs(sweep.id, &new_runs(spec, graph, &resolved))?;
+        plan_graph(&mut store, sweep.id, spec, graph, &sweep_dir, &*self.trainer, &|i| threads[i])?;
         let stored: HashMap<String, (i64, RunStatus)> = store
             .runs(&RunFilter { sweep: Some(spec.name.clone()), statuses: vec![] })?
             .into_iter()

@@ -3,6 +3,7 @@
 
 use crate::graph::{RunGraph, RunKind};
 use crate::spec::SweepSpec;
+use crate::trainer::{Job, RunTrainer};
 use crate::{Error, Result};
 use isoflop_store::{NewRun, Store, Sweep};
 use std::path::{Path, PathBuf};
@@ -77,6 +78,29 @@ pub fn new_runs(
             }
         })
         .collect()
+}
+
+/// Plans `graph`'s runs into sweep `sweep_id` (a run already there is left as it is), each with
+/// the configuration `trainer` resolves for it in its directory under `sweep_dir`, on the
+/// threads `threads(i)` gives the run at graph position `i`. Every executor plans this way:
+/// the local one, the Slurm submitter and each worker. Returns how many runs were new.
+pub fn plan_graph(
+    store: &mut Store,
+    sweep_id: i64,
+    spec: &SweepSpec,
+    graph: &RunGraph,
+    sweep_dir: &Path,
+    trainer: &dyn RunTrainer,
+    threads: &dyn Fn(usize) -> usize,
+) -> Result<usize> {
+    let resolved = |key: &str| {
+        let i = graph.position(key)?;
+        let node = &graph.nodes()[i];
+        let dir = sweep_dir.join(key);
+        let inputs: Vec<PathBuf> = node.after.iter().map(|k| sweep_dir.join(k)).collect();
+        trainer.resolved(&Job { node, dir: &dir, inputs: &inputs, threads: threads(i) })
+    };
+    Ok(store.plan_runs(sweep_id, &new_runs(spec, graph, &resolved))?)
 }
 
 /// The sweep row for `spec` (refused when the spec changed, unless `new_version`; see

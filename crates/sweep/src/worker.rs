@@ -20,9 +20,9 @@ use crate::Result;
 use crate::executor::Events;
 use crate::graph::RunGraph;
 use crate::local::{fail_unstarted, hostname, train_claimed};
-use crate::record::{new_runs, open_sweep};
+use crate::record::{open_sweep, plan_graph};
 use crate::spec::SweepSpec;
-use crate::trainer::{Job, RunTrainer};
+use crate::trainer::RunTrainer;
 use isoflop_store::{RunFilter, RunStatus, Store};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -147,13 +147,7 @@ pub fn work(
     let (sweep, sweep_dir) = open_sweep(&mut store, spec, &opts.runs_dir, false)?;
     // Planned by the submitter as a rule; planning again adds nothing, and a worker started
     // by hand on a fresh store plans the sweep itself.
-    let resolved = |key: &str| {
-        let node = graph.get(key)?;
-        let dir = sweep_dir.join(key);
-        let inputs: Vec<PathBuf> = node.after.iter().map(|k| sweep_dir.join(k)).collect();
-        trainer.resolved(&Job { node, dir: &dir, inputs: &inputs, threads: opts.threads })
-    };
-    store.plan_runs(sweep.id, &new_runs(spec, graph, &resolved))?;
+    plan_graph(&mut store, sweep.id, spec, graph, &sweep_dir, trainer, &|_| opts.threads)?;
     let stage = stages(graph)?;
     let mut out = WorkerOutcome { sweep: sweep.name.clone(), ..Default::default() };
     let host = hostname();

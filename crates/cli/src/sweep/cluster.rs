@@ -6,10 +6,10 @@ use crate::format::fmt_duration;
 use crate::output::print_json;
 use crate::sweep::run::{self, RunSettings};
 use anyhow::{Context, Result, bail};
-use isoflop_store::{RunFilter, RunStatus, Store, display_location, is_postgres};
-use isoflop_sweep::record::{new_runs, open_sweep};
+use isoflop_store::{RunFilter, RunStatus, Store, display_location, is_postgres, now};
+use isoflop_sweep::record::{open_sweep, plan_graph};
 use isoflop_sweep::slurm::{self, ScriptInputs, SlurmOptions, SubmittedArray};
-use isoflop_sweep::{Job, RunGraph, RunTrainer, SweepSpec, WorkerOptions, plan, stages};
+use isoflop_sweep::{RunGraph, SweepSpec, WorkerOptions, plan, stages};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -257,14 +257,7 @@ pub fn submit(a: SubmitArgs, json: bool) -> Result<()> {
     let trainer = run::trainer(&spec, &threads, &mut say)?;
     let mut store = Store::open(&a.db)?;
     let (sweep, sweep_dir) = open_sweep(&mut store, &spec, &runs, a.new_version)?;
-    let resolved = |key: &str| {
-        let i = graph.position(key)?;
-        let node = &graph.nodes()[i];
-        let dir = sweep_dir.join(key);
-        let inputs: Vec<PathBuf> = node.after.iter().map(|k| sweep_dir.join(k)).collect();
-        trainer.resolved(&Job { node, dir: &dir, inputs: &inputs, threads: a.cpus_per_run })
-    };
-    store.plan_runs(sweep.id, &new_runs(&spec, &graph, &resolved))?;
+    plan_graph(&mut store, sweep.id, &spec, &graph, &sweep_dir, &*trainer, &|_| a.cpus_per_run)?;
     let reset = store.reset_stale(sweep.id, a.stale_after)?;
     for r in &reset {
         say(format!(
@@ -344,13 +337,6 @@ fn valid_time(t: &str) -> bool {
     };
     let nums = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
     days.is_none_or(nums) && rest.split(':').count() <= 3 && rest.split(':').all(nums)
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Polls the store and `squeue` until every run of the sweep is final, or no task of the
