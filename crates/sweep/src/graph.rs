@@ -89,6 +89,12 @@ impl RunNode {
     }
 }
 
+/// The tokens a WSD branch of `tokens` shares with its trunk: where it branches off, before
+/// its cooldown (the trunk trains to the largest; the trainer rounds it down to whole batches).
+pub fn branch_point(tokens: u64, cooldown: f64) -> u64 {
+    ((1.0 - cooldown) * tokens as f64).round() as u64
+}
+
 /// The trunk key of a WSD branch's shape and seed.
 pub fn trunk_key(run: &PlannedRun) -> String {
     format!("l{}d{}-trunk-s{}", run.model.n_layer, run.model.d_model, run.seed)
@@ -101,7 +107,7 @@ pub fn trunk_key(run: &PlannedRun) -> String {
 fn wsd_nodes(runs: &[PlannedRun], cooldown: f64) -> Vec<RunNode> {
     let mut trunks: Vec<PlannedRun> = Vec::new();
     for r in runs {
-        let point = ((1.0 - cooldown) * r.tokens as f64).round() as u64;
+        let point = branch_point(r.tokens, cooldown);
         let per_token = r.flops_palm / r.tokens.max(1) as f64;
         let key = trunk_key(r);
         match trunks.iter_mut().find(|t| t.key == key) {
@@ -137,7 +143,7 @@ pub fn trained_runs(spec: &SweepSpec, runs: &[PlannedRun]) -> Vec<PlannedRun> {
         .map(|n| {
             let mut r = n.run;
             if n.kind == RunKind::Pretrain {
-                let point = ((1.0 - cooldown) * r.tokens as f64).round() as u64;
+                let point = branch_point(r.tokens, cooldown);
                 r.tokens = r.tokens.saturating_sub(point).max(1);
             }
             r

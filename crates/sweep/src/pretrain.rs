@@ -1,7 +1,7 @@
 //! The pretraining trainer: a planned run into isoflop-train's resolved `TrainConfig`,
 //! trained on the sweep's tokenized dataset, and its report back in the store's terms.
 
-use crate::graph::{RunGraph, RunKind};
+use crate::graph::{RunGraph, RunKind, branch_point};
 use crate::plan::PlannedRun;
 use crate::spec::{Design, SweepSpec};
 use crate::trainer::{Job, Outcome, RunTrainer};
@@ -30,7 +30,7 @@ pub struct Pretrainer {
 
 /// A WSD branch's point: the trunk step it starts from, `(1 − cooldown)·D` in whole batches.
 fn branch_step(tokens: u64, cooldown: f64, batch_tokens: u64) -> u64 {
-    (((1.0 - cooldown) * tokens as f64).round() as u64 / batch_tokens.max(1)).max(1)
+    (branch_point(tokens, cooldown) / batch_tokens.max(1)).max(1)
 }
 
 impl Pretrainer {
