@@ -93,3 +93,36 @@ fn a_bad_cooldown_is_refused() {
         );
     }
 }
+
+#[test]
+fn an_isoflop_design_with_a_cooldown_measures_its_budgets_from_shared_trunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    corpus(&dir.join("corpus.txt"));
+    spec(
+        dir,
+        "kind = \"isoflop\"\nbudgets = [4e9, 8e9]\nsizes = 3\ntokens_per_param = 4\nspan = 4\n\
+         cooldown = 0.25",
+    );
+    let out = json_of(&cmd(dir, &["--json", "sweep", "run", "s.toml", "-q"]).output().unwrap());
+    let runs = json_of(&cmd(dir, &["--json", "runs"]).output().unwrap());
+    let runs = runs["runs"].as_array().unwrap();
+    let trunks: Vec<&Value> = runs.iter().filter(|r| r["config"]["kind"] == "trunk").collect();
+    let points: Vec<&Value> = runs.iter().filter(|r| r["config"]["kind"] == "pretrain").collect();
+    // Three sizes per budget, on one ladder a factor 2 apart: the two budgets share sizes, so
+    // fewer trunks than points, and every point is a branch of its size's trunk.
+    assert_eq!(points.len(), 6, "{out}");
+    assert!((3..=4).contains(&trunks.len()), "{} trunks", trunks.len());
+    assert_eq!(out["planned"].as_u64(), Some((points.len() + trunks.len()) as u64), "{out}");
+    for p in &points {
+        let trunk = p["config"]["after"][0].as_str().unwrap();
+        let t = trunks.iter().find(|t| t["key"] == trunk).expect("its trunk is a run");
+        assert_eq!(t["params"], p["params"]);
+        assert!(t["tokens"].as_f64() >= Some(0.75 * p["tokens"].as_f64().unwrap() - 1.0));
+        // The point is the budget's: 6·N·D within a token of C.
+        let c = p["flops"].as_f64().unwrap();
+        assert!([4e9, 8e9].iter().any(|b| (c / b - 1.0).abs() < 1e-3), "C = {c}");
+    }
+    // Both budgets keep their IsoFLOP profile: the report's analysis finds them.
+    ok(&cmd(dir, &["report", "-o", "rep/report.html", "--bootstrap", "10"]).output().unwrap());
+}

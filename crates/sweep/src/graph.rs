@@ -7,7 +7,7 @@
 //! others.
 
 use crate::plan::PlannedRun;
-use crate::spec::{CompressVariant, Design, SweepSpec, Teacher};
+use crate::spec::{CompressVariant, SweepSpec, Teacher};
 use crate::{Error, Result};
 use isoflop_train::finetune::Method as FtMethod;
 use serde::Serialize;
@@ -137,7 +137,7 @@ fn wsd_nodes(runs: &[PlannedRun], cooldown: f64) -> Vec<RunNode> {
 /// its trunks and each branch's cooldown alone (`tokens` the cooldown's, `flops_palm` its
 /// share), for time estimates and layouts.
 pub fn trained_runs(spec: &SweepSpec, runs: &[PlannedRun]) -> Vec<PlannedRun> {
-    let Design::Wsd { cooldown, .. } = spec.design else { return runs.to_vec() };
+    let Some(cooldown) = spec.design.cooldown() else { return runs.to_vec() };
     wsd_nodes(runs, cooldown)
         .into_iter()
         .map(|n| {
@@ -171,9 +171,9 @@ impl RunGraph {
     /// `<run>-<tag>`, reading the run's checkpoint), then the `[finetune]` runs, then the
     /// `[distill]` runs ([`distill_inputs`]).
     pub fn for_spec(spec: &SweepSpec, runs: Vec<PlannedRun>) -> Result<Self> {
-        let mut nodes: Vec<RunNode> = match spec.design {
-            Design::Wsd { cooldown, .. } => wsd_nodes(&runs, cooldown),
-            _ => runs.iter().cloned().map(RunNode::pretrain).collect(),
+        let mut nodes: Vec<RunNode> = match spec.design.cooldown() {
+            Some(cooldown) => wsd_nodes(&runs, cooldown),
+            None => runs.iter().cloned().map(RunNode::pretrain).collect(),
         };
         for v in spec.compress.variants() {
             for r in &runs {

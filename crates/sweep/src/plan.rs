@@ -66,6 +66,34 @@ fn run_tokens(tokens: f64, what: impl Fn() -> String) -> Result<u64> {
     Ok(tokens.round() as u64)
 }
 
+/// The IsoFLOP design's (budget, size target) pairs: `sizes` per budget, log-spaced over
+/// `span` around the budget's expected optimum N* = √(C / (6·tokens_per_param)). With `shared`
+/// (a WSD-measured design) the sizes of every budget come from one ladder, a factor
+/// span^(1/(sizes − 1)) apart and anchored on the largest budget's, each budget taking the
+/// `sizes` consecutive rungs centred nearest its N*: a size then serves several budgets from
+/// one trunk, at the cost of centring each budget within half a rung.
+fn isoflop_targets(
+    budgets: &[f64],
+    sizes: usize,
+    tokens_per_param: f64,
+    span: f64,
+    shared: bool,
+) -> Vec<(f64, f64)> {
+    let n_star = |c: f64| (c / (6.0 * tokens_per_param)).sqrt();
+    let step = span.ln() / (sizes - 1) as f64;
+    let c_max = budgets.iter().copied().fold(f64::MIN, f64::max);
+    let anchor = n_star(c_max).ln() - 0.5 * span.ln();
+    let mut out = Vec::new();
+    for &c in budgets {
+        let first = n_star(c).ln() - 0.5 * span.ln();
+        let first = if shared { anchor + ((first - anchor) / step).round() * step } else { first };
+        for i in 0..sizes {
+            out.push((c, (first + i as f64 * step).exp()));
+        }
+    }
+    out
+}
+
 /// Every run of the spec, largest compute first (the order the scheduler starts them in, so
 /// the longest runs never start last and leave a core idle at the end).
 pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
@@ -73,23 +101,21 @@ pub fn plan(spec: &SweepSpec) -> Result<Vec<PlannedRun>> {
     let context = spec.train.context;
     let mut shapes: Vec<(GptConfig, u64, Option<f64>, f64, String)> = Vec::new();
     match &spec.design {
-        Design::Isoflop { budgets, sizes, tokens_per_param, span } => {
-            for &c in budgets {
-                let n_star = (c / (6.0 * tokens_per_param)).sqrt();
-                for i in 0..*sizes {
-                    let at = i as f64 / (sizes - 1) as f64 - 0.5;
-                    let target = n_star * span.powf(at);
-                    let model = ladder::shape_for_params_with(target, vocab, context).map_err(
-                        |source| Error::Ladder {
+        Design::Isoflop { budgets, sizes, tokens_per_param, span, cooldown } => {
+            let targets =
+                isoflop_targets(budgets, *sizes, *tokens_per_param, *span, cooldown.is_some());
+            for (c, target) in targets {
+                let model =
+                    ladder::shape_for_params_with(target, vocab, context).map_err(|source| {
+                        Error::Ladder {
                             context: format!("no ladder shape for budget {}", short(c)),
                             source,
-                        },
-                    )?;
-                    let n = model.shape().params().total as f64;
-                    let tokens = run_tokens(c / (6.0 * n), || format!("budget {}", short(c)))?;
-                    let key = format!("c{}-l{}d{}", short(c), model.n_layer, model.d_model);
-                    shapes.push((model, tokens, Some(c), tokens as f64 / n, key));
-                }
+                        }
+                    })?;
+                let n = model.shape().params().total as f64;
+                let tokens = run_tokens(c / (6.0 * n), || format!("budget {}", short(c)))?;
+                let key = format!("c{}-l{}d{}", short(c), model.n_layer, model.d_model);
+                shapes.push((model, tokens, Some(c), tokens as f64 / n, key));
             }
         }
         Design::Grid { params, tokens_per_param }
@@ -169,6 +195,53 @@ mod tests {
             assert!((r.flops / 1e12 - 1.0).abs() < 1e-5, "{} has C = {}", r.key, r.flops);
             assert!(r.key.starts_with("c1e12-l") && r.key.ends_with("-s0"), "{}", r.key);
         }
+    }
+
+    #[test]
+    fn a_wsd_measured_isoflop_design_shares_its_sizes_across_budgets() {
+        let spec = |cooldown: &str| {
+            SweepSpec::parse(
+                &format!(
+                    "name = \"t\"\n[design]\nkind = \"isoflop\"\n\
+                     budgets = [3e11, 5.5e11, 1e12, 1.8e12, 3e12]\nsizes = 5\n\
+                     tokens_per_param = 100\nspan = 8\n{cooldown}"
+                ),
+                "t",
+            )
+            .unwrap()
+        };
+        let shapes = |runs: &[PlannedRun]| {
+            let mut s: Vec<String> =
+                runs.iter().map(|r| format!("l{}d{}", r.model.n_layer, r.model.d_model)).collect();
+            s.sort();
+            s.dedup();
+            s
+        };
+        let own = plan(&spec("")).unwrap();
+        let shared = plan(&spec("cooldown = 0.2")).unwrap();
+        assert_eq!((own.len(), shared.len()), (25, 25));
+        // Five sizes per budget either way; with a cooldown the 25 points come from few sizes
+        // (one trunk each), without one nearly every point has its own.
+        let (a, b) = (shapes(&own).len(), shapes(&shared).len());
+        assert!(b <= 9 && a > b, "{a} sizes on their own, {b} shared");
+        for c in [3e11, 5.5e11, 1e12, 1.8e12, 3e12] {
+            let mut at: Vec<f64> =
+                shared.iter().filter(|r| r.budget == Some(c)).map(|r| r.params).collect();
+            at.sort_by(f64::total_cmp);
+            assert_eq!(at.len(), 5, "budget {c}");
+            // Centred on N* = √(C/600) within half a rung (8^(1/8) = 1.30) and the ladder's snap.
+            let centre = at[2];
+            let n_star = (c / 600.0).sqrt();
+            assert!((centre / n_star).ln().abs() < 1.30f64.ln() + 0.15, "{c}: {at:?}");
+        }
+        // The largest budget keeps the sizes it has on its own.
+        let top = |runs: &[PlannedRun]| {
+            let mut v: Vec<f64> =
+                runs.iter().filter(|r| r.budget == Some(3e12)).map(|r| r.params).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        assert_eq!(top(&own), top(&shared));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::graph::{RunGraph, RunKind, branch_point};
 use crate::plan::PlannedRun;
-use crate::spec::{Design, SweepSpec};
+use crate::spec::SweepSpec;
 use crate::trainer::{Job, Outcome, RunTrainer};
 use crate::{Error, Result};
 use isoflop_store::{CurvePoint, Metrics};
@@ -48,7 +48,7 @@ impl Pretrainer {
             peak_flops.entry(t).or_insert_with(|| isoflop_train::measured_peak_flops(t));
         }
         let mut trunks: HashMap<String, (PlannedRun, Vec<u64>)> = HashMap::new();
-        if matches!(spec.design, Design::Wsd { .. }) {
+        if spec.design.cooldown().is_some() {
             let graph = RunGraph::for_spec(spec, crate::plan(spec)?)?;
             for node in graph.nodes() {
                 match node.kind {
@@ -72,10 +72,7 @@ impl Pretrainer {
     }
 
     fn cooldown(&self) -> f64 {
-        match self.spec.design {
-            Design::Wsd { cooldown, .. } => cooldown,
-            _ => 0.0,
-        }
+        self.spec.design.cooldown().unwrap_or(0.0)
     }
 
     /// The settings a WSD family (a trunk and its branches) shares: the batch, peak rate and

@@ -420,6 +420,14 @@ pub enum Design {
         /// The ratio of the largest size to the smallest at each budget.
         #[serde(default = "default_span")]
         span: f64,
+        /// Measure the budgets' points with warm-up-stable-decay schedules (Hägele et al.
+        /// 2024): the sizes come from one ladder shared by all budgets, each size trains one
+        /// constant-rate trunk, and each of its points is a cooldown branch over the last
+        /// `cooldown` of its tokens. A size's points then cost its largest budget's run plus
+        /// the cooldowns, so more budgets fit in the same compute. Absent: one cosine run
+        /// per point.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cooldown: Option<f64>,
     },
     /// Every size at every tokens-per-parameter ratio.
     Grid {
@@ -442,6 +450,19 @@ pub enum Design {
         #[serde(default = "default_cooldown")]
         cooldown: f64,
     },
+}
+
+impl Design {
+    /// The share of each point's tokens spent decaying when the design measures its points
+    /// as WSD cooldown branches (`kind = "wsd"`, or an IsoFLOP design with a `cooldown`);
+    /// `None` when every point is its own run.
+    pub fn cooldown(&self) -> Option<f64> {
+        match self {
+            Design::Wsd { cooldown, .. } => Some(*cooldown),
+            Design::Isoflop { cooldown, .. } => *cooldown,
+            Design::Grid { .. } => None,
+        }
+    }
 }
 
 fn default_cooldown() -> f64 {
@@ -582,7 +603,15 @@ impl SweepSpec {
             Ok(())
         };
         match &self.design {
-            Design::Isoflop { budgets, sizes, tokens_per_param, span } => {
+            Design::Isoflop { budgets, sizes, tokens_per_param, span, cooldown } => {
+                if let Some(c) = cooldown
+                    && !(*c > 0.0 && *c < 1.0)
+                {
+                    return Err(format!(
+                        "design.cooldown = {c}: the share of a point spent decaying must lie \
+                         strictly between 0 and 1 (Hägele et al. 2024 use 0.1 to 0.2)"
+                    ));
+                }
                 if budgets.is_empty() {
                     return Err("design.budgets is empty: give at least one compute budget".into());
                 }
