@@ -152,7 +152,8 @@ pub struct RunReport {
     pub mfu: f64,
     /// The machine's measured peak FLOP/s used for MFU.
     pub peak_flops: f64,
-    /// Wall-clock seconds of the whole run, evaluation included (all resumed segments).
+    /// Wall-clock seconds of the whole run, evaluation included (all resumed segments; a WSD
+    /// branch's from its branch point).
     pub wall_seconds: f64,
     /// Seconds spent in training steps.
     pub train_seconds: f64,
@@ -364,8 +365,11 @@ pub fn train(
             }
             engine.set_weights(&ck.weights)?;
             engine.set_optimizer_state(ck.adam_step, &ck.moments)?;
-            // The trunk's evaluations, best loss and patience carry over, as in a resume.
-            state = LoopState { config: cfg.clone(), ..saved };
+            // The trunk's evaluations, best loss and patience carry over, as in a resume; its
+            // clock does not: a branch's seconds are its cooldown's, the trunk's are the
+            // trunk run's, so a sweep's summed run times count each second once.
+            state =
+                LoopState { config: cfg.clone(), wall_seconds: 0.0, train_seconds: 0.0, ..saved };
         }
     }
 
