@@ -19,10 +19,13 @@
 //! The decision: the candidate with the lowest mean error is the best; a candidate whose mean
 //! is within one standard error of the paired differences (its error minus the best's, run by
 //! run) is not distinguishably worse (the one-standard-error rule, Hastie, Tibshirani &
-//! Friedman, "The Elements of Statistical Learning", 2009, §7.10). Among those, the one with
-//! the fewest free parameters wins (then the lowest mean); the winner is refitted on all runs
-//! and the selection records each candidate's margin over the best, its standard error, and
-//! the sentence that says why.
+//! Friedman, "The Elements of Statistical Learning", 2009, §7.10). The standard error is
+//! floored at 1% of the best mean error, as the average's weights are: two candidates that
+//! reach nearly the same law differ run by run by the optimiser's tolerance, their paired
+//! standard error with them, and a hair of mean error would otherwise decide. Among those
+//! within the noise, the one with the fewest free parameters wins (then the lowest mean);
+//! the winner is refitted on all runs and the selection records each candidate's margin over
+//! the best, its standard error, the floor, and the sentence that says why.
 //!
 //! Two more kinds of candidate and one more outcome: a candidate named `…-eprior` holds the
 //! irreducible loss E to a user's prior ([`EPrior`]: a value or an interval), which helps most
@@ -31,7 +34,8 @@
 //! `average` module), recorded in [`Selection::average`].
 
 use crate::average::{
-    AVERAGE_SCHEME, Average, AverageMember, MIN_RELATIVE_WEIGHT, relative_weights,
+    AVERAGE_SCHEME, Average, AverageMember, MIN_RELATIVE_WEIGHT, SE_FLOOR, relative_weights,
+    se_floor,
 };
 use crate::{EPrior, Error, Fit, FitOptions, Form, Observation, Result, fit};
 use serde::{Deserialize, Serialize};
@@ -190,6 +194,11 @@ pub struct Selection {
     pub decision: String,
     /// Every candidate's score, in the order given.
     pub candidates: Vec<CandidateScore>,
+    /// The smallest standard error a margin was measured against: 1% of the best mean
+    /// held-out error (a candidate is within the noise when its margin is at most
+    /// max(`margin_se`, this)). Selections saved before it load without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se_floor: Option<f64>,
     /// With [`SelectOptions::average`]: the averaged law (weights and members' fits), which
     /// `predict` uses instead of the chosen fit. Selections saved before it load without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +223,7 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
     };
     let mut scores: Vec<CandidateScore> =
         opts.candidates.iter().map(|c| score(c, &splits)).collect();
-    let (chosen, decision) = decide(&mut scores)?;
+    let (chosen, decision, floor) = decide(&mut scores)?;
     let chosen_index = chosen;
     let chosen = &opts.candidates[chosen];
     let mut f = fit(obs, &chosen.options)?;
@@ -233,6 +242,7 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         chosen: chosen.name.clone(),
         decision,
         candidates: scores,
+        se_floor: Some(floor),
         average,
     });
     Ok(f)
@@ -271,8 +281,9 @@ fn average(
 }
 
 /// The one-standard-error decision (see the module docs): fills each score's margin, its
-/// standard error and `within_noise`, and returns the chosen index and why.
-fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
+/// standard error and `within_noise`, and returns the chosen index, why, and the floor the
+/// standard errors were held to.
+fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String, f64)> {
     let best = scores
         .iter()
         .enumerate()
@@ -282,6 +293,7 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         .0;
     let best_errors = scores[best].errors.clone();
     let best_mean = scores[best].mean_rel_err.unwrap_or(f64::NAN);
+    let floor = se_floor(scores);
     for s in scores.iter_mut() {
         let Some(mean) = s.mean_rel_err else { continue };
         s.margin = Some(mean - best_mean);
@@ -294,7 +306,7 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
             0.0
         };
         s.margin_se = Some(se);
-        s.within_noise = mean - best_mean <= se;
+        s.within_noise = mean - best_mean <= se.max(floor);
     }
     let chosen = (0..scores.len())
         .filter(|&i| scores[i].within_noise)
@@ -308,6 +320,19 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         })
         .unwrap_or(best);
     let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    // Where the floor, not the measured standard error, set the noise a margin was judged by,
+    // the sentence says so.
+    let floored = |s: &CandidateScore| {
+        if s.margin_se.is_some_and(|se| se < floor) {
+            format!(
+                " (standard error floored at {:.0}% of the best mean error, {})",
+                100.0 * SE_FLOOR,
+                pct(floor)
+            )
+        } else {
+            String::new()
+        }
+    };
     let c = &scores[chosen];
     let decision = if chosen == best {
         let runner_up = scores
@@ -318,12 +343,13 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         match runner_up {
             Some((_, r)) => format!(
                 "{}: the lowest mean held-out error ({}); the next, {}, is worse by {} ± {} \
-                 (one standard error){}",
+                 (one standard error){}{}",
                 c.name,
                 pct(best_mean),
                 r.name,
                 pct(r.margin.unwrap()),
                 pct(r.margin_se.unwrap_or(0.0)),
+                floored(r),
                 match (r.within_noise, r.free_params > c.free_params) {
                     (true, true) => ", within the noise but with more free parameters",
                     // An `-eprior` form with E bounded has as many as the free one.
@@ -335,17 +361,18 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         }
     } else {
         format!(
-            "{}: within one standard error of the best, {} ({} worse ± {}), with {} free \
+            "{}: within one standard error of the best, {} ({} worse ± {}{}), with {} free \
              parameters instead of {}",
             c.name,
             scores[best].name,
             pct(c.margin.unwrap_or(0.0)),
             pct(c.margin_se.unwrap_or(0.0)),
+            floored(c),
             c.free_params,
             scores[best].free_params
         )
     };
-    Ok((chosen, decision))
+    Ok((chosen, decision, floor))
 }
 
 pub(crate) struct Split {
@@ -476,4 +503,43 @@ fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
     s.worst_rel_err = Some(worst);
     s.inside_interval = with_iv.then_some(inside);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(name: &str, free_params: usize, errors: Vec<f64>) -> CandidateScore {
+        CandidateScore {
+            name: name.into(),
+            mean_rel_err: Some(errors.iter().sum::<f64>() / errors.len() as f64),
+            worst_rel_err: errors.iter().copied().reduce(f64::max),
+            n_heldout: errors.len(),
+            inside_interval: None,
+            error: None,
+            free_params,
+            margin: None,
+            margin_se: None,
+            within_noise: false,
+            errors,
+        }
+    }
+
+    #[test]
+    fn a_hair_of_mean_error_does_not_decide() {
+        // Two candidates reaching nearly the same law: the simpler one's error is the other's
+        // plus 1e-7 on every run, so the paired differences are constant and their standard
+        // error is 0 (to rounding). Measured against 0 the margin of 1e-7 is "distinguishably
+        // worse" and the five-parameter form would win; against the floor, 1% of the best mean
+        // error (0.01 × 0.0125 = 1.25e-4), it is noise and the four-parameter form wins.
+        let base = vec![0.01, 0.02, 0.005, 0.015];
+        let simpler = base.iter().map(|e| e + 1e-7).collect();
+        let mut scores = vec![scored("free", 5, base), scored("tied", 4, simpler)];
+        let (chosen, decision, floor) = decide(&mut scores).unwrap();
+        assert!((floor - 1.25e-4).abs() < 1e-12, "{floor}");
+        assert!(scores[1].margin_se.unwrap() < 1e-12, "{:?}", scores[1].margin_se);
+        assert!(scores[1].within_noise);
+        assert_eq!(chosen, 1, "{decision}");
+        assert!(decision.contains("floored at 1% of the best mean error, 0.01%"), "{decision}");
+    }
 }
