@@ -96,7 +96,13 @@ pub fn fit(
         } else {
             select_by.parse().map_err(errors::law)?
         };
-        let sel = SelectOptions { candidates, rule, quantile: select_quantile, average: false };
+        let sel = SelectOptions {
+            candidates,
+            rule,
+            quantile: select_quantile,
+            average: false,
+            calibrate_intervals,
+        };
         py.detach(move || -> isoflop_law::Result<Fit> {
             let mut f = select(&rows, &sel)?;
             if opts.bootstrap > 0 {

@@ -45,6 +45,32 @@ fn select_records_candidates_and_refits_the_winner() {
     assert!(text.contains("<- chosen") && text.contains("refitted on all 240 runs"));
 }
 
+/// `--select --calibrate-intervals` counts each candidate's held-out runs inside its held-in
+/// refit's calibrated interval, with the in-sample count beside it.
+#[test]
+fn select_with_calibrated_intervals_scores_the_calibrated_interval() {
+    let ex = example();
+    let args = ["fit", &ex, "--select", "--calibrate-intervals", "--grid-stride", "9"];
+    let v = json(&args);
+    assert!(v["calibration"]["growth"].as_f64().is_some(), "the saved fit is calibrated");
+    for c in v["selection"]["candidates"].as_array().unwrap() {
+        let (cal, raw) = (&c["inside_interval"], &c["inside_in_sample_interval"]);
+        assert!(cal.as_u64().unwrap() >= raw.as_u64().unwrap(), "{c}");
+        assert!(cal.as_u64().unwrap() <= c["n_heldout"].as_u64().unwrap());
+    }
+    let (code, text, err) = isoflop(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("its own held-in rows (in parentheses: the in-sample interval)"),
+        "{text}"
+    );
+    // Without the flag, the in-sample count is the only one.
+    let plain = json(&["fit", &ex, "--select", "--grid-stride", "9"]);
+    let c0 = &plain["selection"]["candidates"][0];
+    assert!(c0.get("inside_in_sample_interval").is_none());
+    assert_eq!(c0["inside_interval"], v["selection"]["candidates"][0]["inside_in_sample_interval"]);
+}
+
 #[test]
 fn constrained_fits_honour_their_constraints() {
     let ex = example();

@@ -240,6 +240,8 @@ mod tests {
             worst_rel_err: None,
             n_heldout: 10,
             inside_interval: None,
+            inside_in_sample_interval: None,
+            calibration_error: None,
             error: None,
             free_params: 5,
             margin,

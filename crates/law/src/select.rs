@@ -86,7 +86,16 @@ impl Candidate {
                 "candidate `{name}`: form {form} has no exponents to tie"
             )));
         }
-        let mut options = FitOptions { form, tie_exponents: tied, bootstrap: 0, ..base.clone() };
+        // Scored without a bootstrap, and calibrated (when asked) by the selection itself
+        // ([`SelectOptions::calibrate_intervals`]), so that a calibration that cannot be made
+        // on a split's rows does not fail the candidate's fit.
+        let mut options = FitOptions {
+            form,
+            tie_exponents: tied,
+            bootstrap: 0,
+            calibrate_intervals: false,
+            ..base.clone()
+        };
         if let Some(p) = prior {
             options = p
                 .apply(&options)
@@ -144,6 +153,11 @@ pub struct SelectOptions {
     /// Also average every scored candidate by its held-out weight ([`Selection::average`]).
     #[serde(default)]
     pub average: bool,
+    /// Score the held-out coverage of each candidate with the interval users will get from
+    /// `--calibrate-intervals`: each held-in refit calibrated on its own held-in rows
+    /// ([`crate::calibrate`]). The fit returned is not calibrated; the caller calibrates it.
+    #[serde(default)]
+    pub calibrate_intervals: bool,
 }
 
 /// One candidate's held-out record.
@@ -157,8 +171,18 @@ pub struct CandidateScore {
     pub worst_rel_err: Option<f64>,
     /// Held-out runs scored.
     pub n_heldout: usize,
-    /// Held-out runs inside the fit's 95% prediction interval (when it had one).
+    /// Held-out runs inside the fit's 95% prediction interval (when it had one); with
+    /// [`SelectOptions::calibrate_intervals`], the calibrated interval of each held-in refit
+    /// (`None` when a split's refit could not be calibrated: see `calibration_error`).
     pub inside_interval: Option<usize>,
+    /// With [`SelectOptions::calibrate_intervals`]: the held-out runs inside the refits'
+    /// in-sample 95% interval, before widening, to compare with `inside_interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside_in_sample_interval: Option<usize>,
+    /// With [`SelectOptions::calibrate_intervals`]: why a held-in refit's interval could not
+    /// be calibrated (too few model sizes held in), if one could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_error: Option<String>,
     /// Why the candidate could not be scored, if it could not.
     pub error: Option<String>,
     /// Free parameters of the candidate's fit.
@@ -222,7 +246,7 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         SelectRule::RollingOrigin => rolling_splits(obs)?,
     };
     let mut scores: Vec<CandidateScore> =
-        opts.candidates.iter().map(|c| score(c, &splits)).collect();
+        opts.candidates.iter().map(|c| score(c, &splits, opts.calibrate_intervals)).collect();
     let (chosen, decision, floor) = decide(&mut scores)?;
     let chosen_index = chosen;
     let chosen = &opts.candidates[chosen];
@@ -463,13 +487,17 @@ fn rolling_splits(obs: &[Observation]) -> Result<Vec<Split>> {
     Ok(out)
 }
 
-fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
+/// Fits `c` on each split's held-in runs and scores it on the held-out ones; with `calibrate`
+/// each refit's interval is first calibrated on its own held-in rows.
+fn score(c: &Candidate, splits: &[Split], calibrate: bool) -> CandidateScore {
     let mut s = CandidateScore {
         name: c.name.clone(),
         mean_rel_err: None,
         worst_rel_err: None,
         n_heldout: 0,
         inside_interval: None,
+        inside_in_sample_interval: None,
+        calibration_error: None,
         error: None,
         free_params: c.options.layout().map(|l| l.n_free()).unwrap_or(0),
         margin: None,
@@ -477,31 +505,43 @@ fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
         within_noise: false,
         errors: Vec::new(),
     };
-    let (mut worst, mut inside, mut with_iv) = (0.0f64, 0, false);
+    let (mut worst, mut inside, mut inside_in_sample, mut with_iv) = (0.0f64, 0, 0, false);
     for sp in splits {
-        let f = match fit(&sp.train, &c.options) {
+        let mut f = match fit(&sp.train, &c.options) {
             Ok(f) => f,
             Err(e) => {
                 s.error = Some(e.to_string());
                 return s;
             }
         };
+        if calibrate {
+            match crate::calibrate(&f, &sp.train) {
+                Ok(cal) => f.calibration = Some(cal),
+                Err(e) => s.calibration_error = Some(e.to_string()),
+            }
+        }
         let held = crate::evaluate_holdout(&f, &sp.test);
         let errs: Vec<f64> = held.iter().map(|h| h.rel_err.abs()).collect();
         worst = errs.iter().copied().fold(worst, f64::max);
         s.errors.extend(&errs);
         s.n_heldout += held.len();
+        let inside_of =
+            |iv: Option<[f64; 2]>, y: f64| iv.is_some_and(|[lo, hi]| lo <= y && y <= hi);
         for h in &held {
-            if let Some([lo, hi]) = h.interval {
-                with_iv = true;
-                inside += usize::from(lo <= h.actual && h.actual <= hi);
-            }
+            with_iv |= h.interval.is_some();
+            inside += usize::from(inside_of(h.interval, h.actual));
+            // Uncalibrated, the reported interval is the in-sample one.
+            let in_sample = if f.calibration.is_some() { h.in_sample_interval } else { h.interval };
+            inside_in_sample += usize::from(inside_of(in_sample, h.actual));
         }
     }
     // Pooled over every held-out run of every split: the unit the paired comparison uses.
     s.mean_rel_err = Some(s.errors.iter().sum::<f64>() / s.errors.len().max(1) as f64);
     s.worst_rel_err = Some(worst);
-    s.inside_interval = with_iv.then_some(inside);
+    // A count mixing calibrated and in-sample intervals would be neither: none when a split's
+    // refit could not be calibrated.
+    s.inside_interval = (with_iv && s.calibration_error.is_none()).then_some(inside);
+    s.inside_in_sample_interval = (with_iv && calibrate).then_some(inside_in_sample);
     s
 }
 
@@ -516,6 +556,8 @@ mod tests {
             worst_rel_err: errors.iter().copied().reduce(f64::max),
             n_heldout: errors.len(),
             inside_interval: None,
+            inside_in_sample_interval: None,
+            calibration_error: None,
             error: None,
             free_params,
             margin: None,
