@@ -191,6 +191,10 @@ class Fit:
         interval of the law over the bootstrap refits (fit with ``bootstrap=``).
         ``interval="prediction"`` widens it to where a new *run* lands: each bootstrap
         prediction combined with every residual, inflated by √(n/(n − p)).
+
+        A fit made with ``isoflop fit --select --select-average`` (``selection.average``)
+        predicts the averaged law, as ``isoflop predict`` does: the weighted mean of its
+        candidates' losses, with intervals from the weighted mixture of their draws.
         """
         import numpy as np
 
@@ -234,6 +238,11 @@ class Fit:
         - ``target_loss=L, inference_tokens=T``: the same, at loss L.
 
         With bootstrap samples, the plan carries 95% intervals of N_opt, D_opt and the loss.
+
+        A fit holding a model average (``selection.average``) plans ``compute``,
+        ``target_loss`` and ``params`` with the weighted-mean loss Σ w_i L_i(N, D), as
+        ``isoflop plan`` does (``method`` is ``"average"``, ``average`` lists each member's
+        weight, own N_opt and loss at the plan); the inference-aware plans use the chosen form.
         """
         text = self._native.plan(compute, target_loss, params, inference_tokens)
         return Record._from_json(text)

@@ -9,8 +9,8 @@
 use crate::data::Observations;
 use crate::errors;
 use isoflop_law::{
-    Bounds, Candidate, Fit, FitOptions, Form, Holdout, Observation, SelectOptions, SelectRule,
-    approaches, evaluate_holdout, plan, select, split_holdout,
+    Average, Bounds, Candidate, Fit, FitOptions, Form, Holdout, Observation, SelectOptions,
+    SelectRule, approaches, evaluate_holdout, plan, select, split_holdout,
 };
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
@@ -96,7 +96,13 @@ pub fn fit(
         } else {
             select_by.parse().map_err(errors::law)?
         };
-        let sel = SelectOptions { candidates, rule, quantile: select_quantile, average: false };
+        let sel = SelectOptions {
+            candidates,
+            rule,
+            quantile: select_quantile,
+            average: false,
+            calibrate_intervals,
+        };
         py.detach(move || -> isoflop_law::Result<Fit> {
             let mut f = select(&rows, &sel)?;
             if opts.bootstrap > 0 {
@@ -238,6 +244,12 @@ impl PyFit {
         py.detach(|| obs.par_iter().map(f).collect())
     }
 
+    /// The model average fit.json holds (`fit --select --select-average`), which predictions
+    /// and plans use instead of the chosen fit, as `isoflop predict` and `plan` do.
+    fn average(&self) -> Option<&Average> {
+        self.fit.selection.as_ref().and_then(|s| s.average.as_ref())
+    }
+
     fn check_loss_law(&self) -> PyResult<()> {
         if self.fit.form.is_loss_law() {
             return Ok(());
@@ -297,7 +309,11 @@ impl PyFit {
         self.check_loss_law()?;
         let u = u.as_ref().map(|u| u.as_slice()).transpose()?;
         let obs = Self::inputs(n.as_slice()?, d.as_slice()?, u)?;
-        Ok(Self::map(py, &obs, |o| self.fit.predict_obs(o)).into_pyarray(py))
+        let predicted = match self.average() {
+            Some(a) => Self::map(py, &obs, |o| a.predict_obs(o)),
+            None => Self::map(py, &obs, |o| self.fit.predict_obs(o)),
+        };
+        Ok(predicted.into_pyarray(py))
     }
 
     /// 95% interval at flat arrays N, D (and U): `law` (the bootstrap spread of the law) or
@@ -321,7 +337,12 @@ impl PyFit {
                 )));
             }
         };
-        if matches!(kind, Interval::Law) && self.fit.bootstrap.is_none() {
+        let average = self.average();
+        let has_bootstrap = match average {
+            Some(a) => a.members.iter().any(|m| m.fit.bootstrap.is_some()),
+            None => self.fit.bootstrap.is_some(),
+        };
+        if matches!(kind, Interval::Law) && !has_bootstrap {
             return Err(PyValueError::new_err(
                 "this fit has no bootstrap samples: fit with bootstrap=1000 (say) for an interval \
                  of the law, or ask for interval=\"prediction\"",
@@ -329,9 +350,11 @@ impl PyFit {
         }
         let u = u.as_ref().map(|u| u.as_slice()).transpose()?;
         let obs = Self::inputs(n.as_slice()?, d.as_slice()?, u)?;
-        let iv = Self::map(py, &obs, |o| match kind {
-            Interval::Law => self.fit.predict_interval_obs(o),
-            Interval::Prediction => self.fit.prediction_interval_obs(o),
+        let iv = Self::map(py, &obs, |o| match (kind, average) {
+            (Interval::Law, Some(a)) => a.predict_interval_obs(o),
+            (Interval::Prediction, Some(a)) => a.prediction_interval_obs(o),
+            (Interval::Law, None) => self.fit.predict_interval_obs(o),
+            (Interval::Prediction, None) => self.fit.prediction_interval_obs(o),
         });
         let lo: Vec<f64> = iv.iter().map(|i| i.map_or(f64::NAN, |[l, _]| l)).collect();
         let hi: Vec<f64> = iv.iter().map(|i| i.map_or(f64::NAN, |[_, h]| h)).collect();
@@ -362,12 +385,20 @@ impl PyFit {
             ));
         }
         let fit = &self.fit;
-        let text = py.detach(|| match (compute, target_loss, params, inference_tokens) {
-            (Some(c), _, _, Some(t)) => plan::inference_aware(fit, c, t).map(|p| ser(&p)),
-            (_, Some(l), _, Some(t)) => plan::inference_aware_for_loss(fit, l, t).map(|p| ser(&p)),
-            (Some(c), _, _, None) => plan::compute_optimal(fit, c).map(|p| ser(&p)),
-            (_, Some(l), _, _) => plan::for_target_loss(fit, l).map(|p| ser(&p)),
-            (_, _, Some(n), _) => plan::for_params(fit, n).map(|p| ser(&p)),
+        // As `isoflop plan`: a model average plans a budget, a target loss or a size with its
+        // weighted-mean loss; the inference-aware plan uses the chosen form.
+        let average = self.average();
+        let text = py.detach(|| match (compute, target_loss, params, inference_tokens, average) {
+            (Some(c), _, _, Some(t), _) => plan::inference_aware(fit, c, t).map(|p| ser(&p)),
+            (_, Some(l), _, Some(t), _) => {
+                plan::inference_aware_for_loss(fit, l, t).map(|p| ser(&p))
+            }
+            (Some(c), _, _, None, Some(a)) => plan::compute_optimal_average(a, c).map(|p| ser(&p)),
+            (_, Some(l), _, _, Some(a)) => plan::for_target_loss_average(a, l).map(|p| ser(&p)),
+            (_, _, Some(n), _, Some(a)) => plan::for_params_average(a, n).map(|p| ser(&p)),
+            (Some(c), _, _, None, None) => plan::compute_optimal(fit, c).map(|p| ser(&p)),
+            (_, Some(l), _, _, None) => plan::for_target_loss(fit, l).map(|p| ser(&p)),
+            (_, _, Some(n), _, None) => plan::for_params(fit, n).map(|p| ser(&p)),
             _ => unreachable!("exactly one was checked above"),
         });
         text.map_err(errors::law)

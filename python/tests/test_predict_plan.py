@@ -78,3 +78,36 @@ def test_plan_errors_name_the_problem(py_fit):
         py_fit.plan()
     with pytest.raises(ValueError, match="out of reach"):
         py_fit.plan(target_loss=0.5)
+
+
+@pytest.fixture(scope="module")
+def averaged_fit(tmp_path_factory, example):
+    """A fit.json holding a model average (`isoflop fit --select --select-average`)."""
+    import subprocess
+
+    from conftest import _binary
+
+    path = tmp_path_factory.mktemp("avg") / "fit.json"
+    args = ["fit", example, "--select", "--select-average", "--e-prior", "1.6:1.8"]
+    args += ["--grid-stride", "9", "--bootstrap", "20", "-o", path]
+    subprocess.run([str(_binary()), *map(str, args)], check=True, capture_output=True)
+    return path
+
+
+def test_an_averaged_fit_predicts_and_plans_as_the_cli(cli, averaged_fit):
+    f = isoflop.load(averaged_fit)
+    assert f.to_dict()["selection"]["average"]["members"]
+    for n, d in [(7e9, 1.4e12), (7e10, 1.4e12)]:
+        p = cli("predict", "--fit", averaged_fit, "--params", n, "--tokens", d, "--json")
+        loss, lo, hi = f.predict(n, d, interval=True)
+        close([loss, lo, hi], [p["loss"], *p["interval"]], rel=1e-12)
+        _, plo, phi = f.predict(n, d, interval="prediction")
+        close([plo, phi], p["prediction_interval"], rel=1e-12)
+    for kwargs, args in [
+        ({"compute": 5.76e23}, ["--compute", "5.76e23"]),
+        ({"target_loss": 2.1}, ["--target-loss", "2.1"]),
+        ({"params": 7e10}, ["--params", "7e10"]),
+    ]:
+        plan = f.plan(**kwargs).to_dict()
+        assert plan["method"] == "average" and len(plan["average"]) >= 1
+        close(plan, cli("plan", "--fit", averaged_fit, *args, "--json"), rel=1e-12)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{example, isoflop, json, refused};
+use common::{example, isoflop, json, refused, write};
 use serde_json::Value;
 
 #[test]
@@ -43,6 +43,32 @@ fn select_records_candidates_and_refits_the_winner() {
         "{text}"
     );
     assert!(text.contains("<- chosen") && text.contains("refitted on all 240 runs"));
+}
+
+/// `--select --calibrate-intervals` counts each candidate's held-out runs inside its held-in
+/// refit's calibrated interval, with the in-sample count beside it.
+#[test]
+fn select_with_calibrated_intervals_scores_the_calibrated_interval() {
+    let ex = example();
+    let args = ["fit", &ex, "--select", "--calibrate-intervals", "--grid-stride", "9"];
+    let v = json(&args);
+    assert!(v["calibration"]["growth"].as_f64().is_some(), "the saved fit is calibrated");
+    for c in v["selection"]["candidates"].as_array().unwrap() {
+        let (cal, raw) = (&c["inside_interval"], &c["inside_in_sample_interval"]);
+        assert!(cal.as_u64().unwrap() >= raw.as_u64().unwrap(), "{c}");
+        assert!(cal.as_u64().unwrap() <= c["n_heldout"].as_u64().unwrap());
+    }
+    let (code, text, err) = isoflop(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("its own held-in rows (in parentheses: the in-sample interval)"),
+        "{text}"
+    );
+    // Without the flag, the in-sample count is the only one.
+    let plain = json(&["fit", &ex, "--select", "--grid-stride", "9"]);
+    let c0 = &plain["selection"]["candidates"][0];
+    assert!(c0.get("inside_in_sample_interval").is_none());
+    assert_eq!(c0["inside_interval"], v["selection"]["candidates"][0]["inside_in_sample_interval"]);
 }
 
 #[test]
@@ -213,6 +239,124 @@ fn predict_uses_the_model_average_when_fit_json_holds_one() {
         "1.4e11",
     ]);
     assert!(p.get("average").is_none());
+}
+
+/// A sweep where α and β differ a little under 1.5% noise (α = 0.36, β = 0.30; E = 1.69,
+/// A = 406.4, B = 410.7): the free and the tied form are close on held-out runs, so both keep
+/// weight in the average, but their laws part at large budgets.
+fn close_forms_csv() -> String {
+    let mut state = 7u64;
+    let mut noise = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.03
+    };
+    let mut text = String::from("N,D,loss\n");
+    for c in [1e17, 1e18, 1e19, 1e20, 1e21, 1e22f64] {
+        let n_star = (c / 120.0).sqrt();
+        for k in -3..=3 {
+            let n = n_star * 2f64.powi(k);
+            let d = c / (6.0 * n);
+            let loss = (1.69 + 406.4 / n.powf(0.36) + 410.7 / d.powf(0.30)) * (1.0 + noise());
+            text += &format!("{n:.0},{d:.0},{loss:.6}\n");
+        }
+    }
+    text
+}
+
+/// The averaged law's loss Σ w_i (E_i + A_i/N^α_i + B_i/D^β_i) from fit.json's members
+/// (Chinchilla's form, free or tied).
+fn averaged_loss(avg: &Value, n: f64, d: f64) -> f64 {
+    let members = avg["members"].as_array().unwrap();
+    members
+        .iter()
+        .map(|m| {
+            let p = &m["fit"]["params"];
+            let v = |k: &str| p[k].as_f64().unwrap();
+            let beta = p.get("beta").and_then(Value::as_f64).unwrap_or(v("alpha"));
+            m["weight"].as_f64().unwrap()
+                * (v("E") + v("A") / n.powf(v("alpha")) + v("B") / d.powf(beta))
+        })
+        .sum()
+}
+
+/// `plan --fit fit.json` with `selection.average` plans with the weighted-mean loss: its
+/// N_opt is the minimum of L̄(N, C/(6N)) found by a brute-force scan, and differs from the
+/// chosen form's.
+#[test]
+fn plan_uses_the_model_average_when_fit_json_holds_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "close.csv", &close_forms_csv());
+    let out = dir.path().join("fit.json");
+    let o = out.to_str().unwrap();
+    let args = [
+        "fit",
+        &data,
+        "--select",
+        "--select-average",
+        "--candidates",
+        "chinchilla,chinchilla-tied",
+        "--grid-stride",
+        "9",
+        "--bootstrap",
+        "20",
+        "-o",
+        o,
+    ];
+    let (code, _, err) = isoflop(&args);
+    assert_eq!(code, 0, "{err}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let avg = &saved["selection"]["average"];
+    let weights: Vec<f64> =
+        avg["members"].as_array().unwrap().iter().map(|m| m["weight"].as_f64().unwrap()).collect();
+    assert!(weights.len() == 2 && weights.iter().all(|&w| w > 0.05), "{weights:?}");
+    // The same fit without its average plans with the chosen form alone.
+    let mut chosen = saved.clone();
+    chosen["selection"].as_object_mut().unwrap().remove("average");
+    let chosen_path = write(dir.path(), "chosen.json", &chosen.to_string());
+
+    let c = 1e24;
+    let p = json(&["plan", "--fit", o, "--compute", "1e24"]);
+    let q = json(&["plan", "--fit", &chosen_path, "--compute", "1e24"]);
+    assert_eq!(p["method"], "average");
+    assert_eq!(p["average"].as_array().unwrap().len(), 2);
+    assert!(q.get("average").is_none());
+    let (n_avg, n_chosen) = (p["n_opt"].as_f64().unwrap(), q["n_opt"].as_f64().unwrap());
+    eprintln!(
+        "weights {weights:?}; N_opt at 1e24 FLOPs: average {n_avg:.4e}, chosen ({}) {n_chosen:.4e}, \
+         members' own {}; loss {} vs {}",
+        saved["selection"]["chosen"], p["average"], p["loss"], q["loss"]
+    );
+    assert!((n_avg / n_chosen - 1.0).abs() > 1e-3, "{n_avg} vs {n_chosen}");
+    // Brute force: L̄ along C = 6ND on a grid of 1e-4 nats in ln N around the plan.
+    let along = |n: f64| averaged_loss(avg, n, c / (6.0 * n));
+    let best = (-20_000..=20_000)
+        .map(|k| n_avg * (1e-4 * f64::from(k)).exp())
+        .min_by(|a, b| along(*a).total_cmp(&along(*b)))
+        .unwrap();
+    assert!((n_avg / best - 1.0).abs() < 2e-4, "plan {n_avg} vs scan {best}");
+    let loss = p["loss"].as_f64().unwrap();
+    assert!((loss - along(n_avg)).abs() < 1e-12 * loss && loss <= along(best) + 1e-12);
+    // `predict` at the plan's (N, D) gives the plan's loss: one averaged law for both.
+    let d = p["d_opt"].as_f64().unwrap();
+    let pr =
+        json(&["predict", "--fit", o, "--params", &n_avg.to_string(), "--tokens", &d.to_string()]);
+    assert!((pr["loss"].as_f64().unwrap() - loss).abs() < 1e-12 * loss);
+    let [lo, hi] =
+        [p["n_opt_interval"][0].as_f64().unwrap(), p["n_opt_interval"][1].as_f64().unwrap()];
+    assert!(lo < n_avg && n_avg < hi, "[{lo}, {hi}] around {n_avg}");
+
+    // A target loss: the least compute whose averaged optimum reaches it.
+    let target = 0.5 * (loss + averaged_loss(avg, 1e9, 2e10));
+    let t = json(&["plan", "--fit", o, "--target-loss", &target.to_string()]);
+    assert_eq!(t["method"], "average");
+    let (tn, td) = (t["n_opt"].as_f64().unwrap(), t["d_opt"].as_f64().unwrap());
+    assert!((averaged_loss(avg, tn, td) - target).abs() < 1e-9 * target);
+    let (code, text, _) = isoflop(&["plan", "--fit", o, "--compute", "1e24"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.starts_with("model average plan from") && text.contains("chinchilla-tied"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -47,8 +47,13 @@ fn main() {
         .iter()
         .map(|n| Candidate::parse_with_prior(n, &base, Some(&prior)).unwrap())
         .collect();
-    let sel =
-        SelectOptions { candidates, rule: SelectRule::LargestSizes, quantile: 0.8, average: true };
+    let sel = SelectOptions {
+        candidates,
+        rule: SelectRule::LargestSizes,
+        quantile: 0.8,
+        average: true,
+        calibrate_intervals: false,
+    };
     println!("prior E in {prior}; targets N = 1e9, 7e9, 7e10 at D = 20 N; noise {noise}");
     println!(
         "{:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}  chosen (weights)",

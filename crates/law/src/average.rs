@@ -57,12 +57,20 @@ pub struct AverageMember {
 /// tolerance, 1e-9 in relative error, and so does their paired standard error: the ratio of
 /// two such numbers would weigh noise. Held-out comparisons resolve nothing finer than 1% of
 /// the error itself (the margins of docs/fitting.md's selection table are 10% or more).
+/// The one-standard-error decision of `select` compares margins against the same floor.
 pub(crate) const SE_FLOOR: f64 = 0.01;
+
+/// The floor of a margin's standard error given the scores: [`SE_FLOOR`] times the best mean
+/// held-out error (0 when no candidate was scored). Shared by the average's weights and the
+/// selection's one-standard-error rule, so both read the noise alike.
+pub(crate) fn se_floor(scores: &[CandidateScore]) -> f64 {
+    let best = scores.iter().filter_map(|s| s.mean_rel_err).fold(f64::INFINITY, f64::min);
+    if best.is_finite() { SE_FLOOR * best } else { 0.0 }
+}
 
 /// z and unnormalised weight of each scored candidate (`None` for those not scored).
 pub(crate) fn relative_weights(scores: &[CandidateScore]) -> Vec<Option<(f64, f64)>> {
-    let best = scores.iter().filter_map(|s| s.mean_rel_err).fold(f64::INFINITY, f64::min);
-    let floor = if best.is_finite() { SE_FLOOR * best } else { 0.0 };
+    let floor = se_floor(scores);
     scores
         .iter()
         .map(|s| {
@@ -232,6 +240,8 @@ mod tests {
             worst_rel_err: None,
             n_heldout: 10,
             inside_interval: None,
+            inside_in_sample_interval: None,
+            calibration_error: None,
             error: None,
             free_params: 5,
             margin,

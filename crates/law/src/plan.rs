@@ -14,8 +14,17 @@
 //! plus inference FLOPs 6ND + 2NT for T inference tokens at the same loss ([`inference_aware`];
 //! Sardana et al. 2023, "Beyond Chinchilla-Optimal", section 2). C in FLOPs, N in parameters,
 //! D and T in tokens, loss in nats per token.
+//!
+//! A model average (`fit --select --select-average`, [`Average`]) plans with its weighted-mean
+//! loss L̄(N, D) = Σ w_i L_i(N, D) ([`compute_optimal_average`], [`for_target_loss_average`],
+//! [`for_params_average`]): N_opt(C) minimises L̄(N, C/(6N)), by golden section over ln N
+//! bracketed by the members' own optima (each L_i is convex in ln N along the budget line for
+//! Chinchilla's form, so the sum's minimum lies between theirs). Its intervals are percentiles
+//! of the weighted mixture of the members' bootstrap plans, as `predict`'s are of their
+//! predictions ([`Average::predict_interval_obs`]).
 
-use crate::{Error, Fit, Form, Observation, Result, percentile_interval};
+use crate::average::weighted_interval;
+use crate::{Average, Error, Fit, Form, Observation, Result, percentile_interval};
 use serde::{Deserialize, Serialize};
 
 /// A compute-optimal plan.
@@ -41,6 +50,24 @@ pub struct Plan {
     pub method: String,
     /// |N_opt(closed form) − N_opt(numeric)| / N_opt, when the closed form applies.
     pub numeric_check: Option<f64>,
+    /// For a model average (`method` = `average`): each member's weight, its own optimum at
+    /// the same compute and its loss at the average's (N_opt, D_opt). Plans of one law have
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<Vec<PlanMember>>,
+}
+
+/// One member of an averaged plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanMember {
+    /// The candidate's name.
+    pub name: String,
+    /// Its weight in the average.
+    pub weight: f64,
+    /// Its own compute-optimal N at the plan's compute.
+    pub n_opt: f64,
+    /// Its loss at the average's (N_opt, D_opt).
+    pub loss: f64,
 }
 
 /// A plan that pays for inference too (Sardana et al. 2023).
@@ -72,6 +99,25 @@ pub struct InferencePlan {
     pub flops_saved: f64,
 }
 
+/// A loss surface L(N, D) that can be planned with: one law, or a model average.
+trait Surface {
+    fn loss(&self, n: f64, d: f64) -> f64;
+
+    /// (N_opt, D_opt) at compute C.
+    fn optimum(&self, c: f64) -> (f64, f64);
+
+    /// How the optimum is found: `closed-form`, `numeric` or `average`.
+    fn method(&self) -> &'static str;
+
+    /// |N_opt(closed form) − N_opt(numeric)| / N_opt at C, when a closed form applies.
+    fn numeric_check(&self, c: f64, n: f64) -> Option<f64>;
+
+    fn optimal_loss(&self, c: f64) -> f64 {
+        let (n, d) = self.optimum(c);
+        self.loss(n, d)
+    }
+}
+
 /// A law with a fixed parameter vector (the point estimate or one bootstrap sample).
 struct Law<'a> {
     fit: &'a Fit,
@@ -79,10 +125,6 @@ struct Law<'a> {
 }
 
 impl Law<'_> {
-    fn loss(&self, n: f64, d: f64) -> f64 {
-        self.fit.predict_with(&self.p, &Observation::new(n, d, 1.0))
-    }
-
     /// Whether the form has a closed-form optimum (Chinchilla's, eq. 4).
     fn closed_form(&self) -> bool {
         self.fit.form.closed_optimum(&self.p, 1.0).is_some()
@@ -92,23 +134,70 @@ impl Law<'_> {
     /// between 1e-4 and 1e8.
     fn numeric(&self, c: f64) -> (f64, f64) {
         let half = (c / 6.0).ln() / 2.0;
-        let (lo, hi) = (half - 0.5 * 1e8f64.ln(), half + 0.5 * 1e4f64.ln());
-        let x = golden(lo, hi, |x| {
-            let n = x.exp();
-            self.loss(n, c / (6.0 * n))
-        });
-        let n = x.exp();
-        (n, c / (6.0 * n))
+        along_budget(self, c, half - 0.5 * 1e8f64.ln(), half + 0.5 * 1e4f64.ln())
+    }
+}
+
+impl Surface for Law<'_> {
+    fn loss(&self, n: f64, d: f64) -> f64 {
+        self.fit.predict_with(&self.p, &Observation::new(n, d, 1.0))
     }
 
     fn optimum(&self, c: f64) -> (f64, f64) {
         self.fit.form.closed_optimum(&self.p, c).unwrap_or_else(|| self.numeric(c))
     }
 
-    fn optimal_loss(&self, c: f64) -> f64 {
-        let (n, d) = self.optimum(c);
-        self.loss(n, d)
+    fn method(&self) -> &'static str {
+        if self.closed_form() { "closed-form" } else { "numeric" }
     }
+
+    fn numeric_check(&self, c: f64, n: f64) -> Option<f64> {
+        self.closed_form().then(|| (self.numeric(c).0 - n).abs() / n)
+    }
+}
+
+/// A model average's weighted-mean loss, each member at its point estimate.
+struct Mixed<'a> {
+    members: Vec<(f64, Law<'a>)>,
+}
+
+impl<'a> Mixed<'a> {
+    fn of(avg: &'a Average) -> Self {
+        Self { members: avg.members.iter().map(|m| (m.weight, point_law(&m.fit))).collect() }
+    }
+}
+
+impl Surface for Mixed<'_> {
+    fn loss(&self, n: f64, d: f64) -> f64 {
+        self.members.iter().map(|(w, l)| w * l.loss(n, d)).sum()
+    }
+
+    /// Golden section over ln N on D = C/(6N), bracketed by the members' own optima (widened
+    /// by half a nat, so that members agreeing on one N still leave a bracket).
+    fn optimum(&self, c: f64) -> (f64, f64) {
+        let xs = self.members.iter().map(|(_, l)| l.optimum(c).0.ln());
+        let (lo, hi) =
+            xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+        along_budget(self, c, lo - 0.5, hi + 0.5)
+    }
+
+    fn method(&self) -> &'static str {
+        "average"
+    }
+
+    fn numeric_check(&self, _: f64, _: f64) -> Option<f64> {
+        None
+    }
+}
+
+/// (N, D) minimising `law` on D = C/(6N) with ln N in [lo, hi].
+fn along_budget(law: &impl Surface, c: f64, lo: f64, hi: f64) -> (f64, f64) {
+    let x = golden(lo, hi, |x| {
+        let n = x.exp();
+        law.loss(n, c / (6.0 * n))
+    });
+    let n = x.exp();
+    (n, c / (6.0 * n))
 }
 
 /// Minimiser of a unimodal `f` on [lo, hi] by golden-section search to 1e-10 in x.
@@ -171,10 +260,9 @@ fn check_positive(what: &str, v: f64) -> Result<()> {
     }
 }
 
-/// The plan at compute `c` for one law; bootstrap intervals added by the callers.
-fn plan_at(law: &Law<'_>, c: f64) -> Plan {
+/// The plan at compute `c` for one law or an average; bootstrap intervals added by the callers.
+fn plan_at(law: &impl Surface, c: f64) -> Plan {
     let (n, d) = law.optimum(c);
-    let numeric_check = law.closed_form().then(|| (law.numeric(c).0 - n).abs() / n);
     Plan {
         compute: c,
         n_opt: n,
@@ -184,23 +272,78 @@ fn plan_at(law: &Law<'_>, c: f64) -> Plan {
         loss_interval: None,
         n_opt_interval: None,
         d_opt_interval: None,
-        method: if law.closed_form() { "closed-form" } else { "numeric" }.into(),
-        numeric_check,
+        method: law.method().into(),
+        numeric_check: law.numeric_check(c, n),
+        average: None,
     }
+}
+
+/// One plan per bootstrap sample of `fit` (`at` maps a sample's law to its plan; a sample
+/// without one is left out), or `None` without a bootstrap.
+fn sample_plans(fit: &Fit, at: &(impl Fn(&Law<'_>) -> Option<Plan> + Sync)) -> Option<Vec<Plan>> {
+    use rayon::prelude::*;
+    let b = fit.bootstrap.as_ref().filter(|b| !b.samples.is_empty())?;
+    Some(b.samples.par_iter().filter_map(|s| at(&Law { fit, p: s.clone() })).collect())
 }
 
 /// Adds bootstrap intervals: `at` maps one sample's law to its plan.
 fn with_intervals(fit: &Fit, mut plan: Plan, at: impl Fn(&Law<'_>) -> Option<Plan> + Sync) -> Plan {
-    use rayon::prelude::*;
-    let Some(b) = &fit.bootstrap else { return plan };
-    let plans: Vec<Plan> =
-        b.samples.par_iter().filter_map(|s| at(&Law { fit, p: s.clone() })).collect();
+    let Some(plans) = sample_plans(fit, &at) else { return plan };
     let col =
         |f: fn(&Plan) -> f64| percentile_interval(&plans.iter().map(f).collect::<Vec<_>>(), 0.95);
     plan.loss_interval = col(|p| p.loss);
     plan.n_opt_interval = col(|p| p.n_opt);
     plan.d_opt_interval = col(|p| p.d_opt);
     plan
+}
+
+/// An averaged plan's intervals and members: percentiles of the weighted mixture of every
+/// member's bootstrap plans (a member without a bootstrap adds its point plan; no intervals
+/// when no member has one), as [`Average::predict_interval_obs`] mixes predictions. `at`
+/// maps one member's law to its plan.
+fn with_mixture(
+    avg: &Average,
+    mut plan: Plan,
+    at: impl Fn(&Law<'_>) -> Option<Plan> + Sync,
+) -> Plan {
+    let mut draws: Vec<(Plan, f64)> = Vec::new();
+    let mut any_bootstrap = false;
+    let mut members = Vec::new();
+    for m in &avg.members {
+        let own = at(&point_law(&m.fit));
+        let plans = match sample_plans(&m.fit, &at) {
+            Some(p) => {
+                any_bootstrap = true;
+                p
+            }
+            None => own.iter().cloned().collect(),
+        };
+        let w = m.weight / plans.len().max(1) as f64;
+        draws.extend(plans.into_iter().map(|p| (p, w)));
+        members.push(PlanMember {
+            name: m.name.clone(),
+            weight: m.weight,
+            n_opt: own.map_or(f64::NAN, |p| p.n_opt),
+            loss: point_law(&m.fit).loss(plan.n_opt, plan.d_opt),
+        });
+    }
+    if any_bootstrap {
+        let col = |f: fn(&Plan) -> f64| {
+            weighted_interval(&mut draws.iter().map(|(p, w)| (f(p), *w)).collect(), 0.95)
+        };
+        plan.loss_interval = col(|p| p.loss);
+        plan.n_opt_interval = col(|p| p.n_opt);
+        plan.d_opt_interval = col(|p| p.d_opt);
+    }
+    plan.average = Some(members);
+    plan
+}
+
+fn check_average(avg: &Average) -> Result<()> {
+    avg.members.iter().try_for_each(|m| {
+        check_plannable(&m.fit)
+            .map_err(|e| Error::InvalidOption(format!("average member `{}`: {e}", m.name)))
+    })
 }
 
 fn point_law(fit: &Fit) -> Law<'_> {
@@ -216,7 +359,7 @@ pub fn compute_optimal(fit: &Fit, compute: f64) -> Result<Plan> {
 }
 
 /// Least compute whose optimal loss is `target` (bisection on ln C over 1 to 1e40 FLOPs).
-fn compute_for_loss(law: &Law<'_>, target: f64) -> Option<f64> {
+fn compute_for_loss(law: &impl Surface, target: f64) -> Option<f64> {
     let (lo, hi) = (1.0f64.ln(), 1e40f64.ln());
     if law.optimal_loss(hi.exp()) > target || law.optimal_loss(lo.exp()) < target {
         return None;
@@ -250,7 +393,7 @@ pub fn for_target_loss(fit: &Fit, target: f64) -> Result<Plan> {
     Ok(with_intervals(fit, plan, |l| compute_for_loss(l, target).map(|c| plan_at(l, c))))
 }
 
-fn compute_for_params(law: &Law<'_>, n: f64) -> Option<f64> {
+fn compute_for_params(law: &impl Surface, n: f64) -> Option<f64> {
     let (lo, hi) = (1.0f64.ln(), 1e40f64.ln());
     let f = |x: f64| law.optimum(x.exp()).0.ln() - n.ln();
     if f(lo) > 0.0 || f(hi) < 0.0 {
@@ -273,8 +416,44 @@ pub fn for_params(fit: &Fit, n: f64) -> Result<Plan> {
     Ok(with_intervals(fit, plan, |l| compute_for_params(l, n).map(|c| plan_at(l, c))))
 }
 
+/// The compute-optimal N and D for `compute` FLOPs under a model average's weighted-mean loss
+/// (see the module docs), with the members' own optima beside it.
+pub fn compute_optimal_average(avg: &Average, compute: f64) -> Result<Plan> {
+    check_average(avg)?;
+    check_positive("compute", compute)?;
+    let plan = plan_at(&Mixed::of(avg), compute);
+    Ok(with_mixture(avg, plan, |law| Some(plan_at(law, compute))))
+}
+
+/// The least compute (and its N, D) at which a model average's compute-optimal loss reaches
+/// `target`.
+pub fn for_target_loss_average(avg: &Average, target: f64) -> Result<Plan> {
+    check_average(avg)?;
+    check_positive("target loss", target)?;
+    let c = compute_for_loss(&Mixed::of(avg), target).ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "target loss {target} is out of reach of the model average between 1 and 1e40 FLOPs"
+        ))
+    })?;
+    let plan = plan_at(&Mixed::of(avg), c);
+    Ok(with_mixture(avg, plan, |l| compute_for_loss(l, target).map(|c| plan_at(l, c))))
+}
+
+/// The budget at which `n` parameters is compute-optimal under a model average, and its D.
+pub fn for_params_average(avg: &Average, n: f64) -> Result<Plan> {
+    check_average(avg)?;
+    check_positive("params", n)?;
+    let c = compute_for_params(&Mixed::of(avg), n).ok_or_else(|| {
+        Error::InvalidOption(format!(
+            "no budget between 1 and 1e40 FLOPs makes {n} parameters optimal for the model average"
+        ))
+    })?;
+    let plan = plan_at(&Mixed::of(avg), c);
+    Ok(with_mixture(avg, plan, |l| compute_for_params(l, n).map(|c| plan_at(l, c))))
+}
+
 /// Tokens D with L(n, D) = target, or `None` if n is too small to reach it at any D ≤ 1e40.
-fn tokens_for_loss(law: &Law<'_>, n: f64, target: f64) -> Option<f64> {
+fn tokens_for_loss(law: &impl Surface, n: f64, target: f64) -> Option<f64> {
     let (lo, hi) = (0.0f64, 1e40f64.ln());
     if law.loss(n, hi.exp()) > target {
         return None;

@@ -19,10 +19,13 @@
 //! The decision: the candidate with the lowest mean error is the best; a candidate whose mean
 //! is within one standard error of the paired differences (its error minus the best's, run by
 //! run) is not distinguishably worse (the one-standard-error rule, Hastie, Tibshirani &
-//! Friedman, "The Elements of Statistical Learning", 2009, §7.10). Among those, the one with
-//! the fewest free parameters wins (then the lowest mean); the winner is refitted on all runs
-//! and the selection records each candidate's margin over the best, its standard error, and
-//! the sentence that says why.
+//! Friedman, "The Elements of Statistical Learning", 2009, §7.10). The standard error is
+//! floored at 1% of the best mean error, as the average's weights are: two candidates that
+//! reach nearly the same law differ run by run by the optimiser's tolerance, their paired
+//! standard error with them, and a hair of mean error would otherwise decide. Among those
+//! within the noise, the one with the fewest free parameters wins (then the lowest mean);
+//! the winner is refitted on all runs and the selection records each candidate's margin over
+//! the best, its standard error, the floor, and the sentence that says why.
 //!
 //! Two more kinds of candidate and one more outcome: a candidate named `…-eprior` holds the
 //! irreducible loss E to a user's prior ([`EPrior`]: a value or an interval), which helps most
@@ -31,7 +34,8 @@
 //! `average` module), recorded in [`Selection::average`].
 
 use crate::average::{
-    AVERAGE_SCHEME, Average, AverageMember, MIN_RELATIVE_WEIGHT, relative_weights,
+    AVERAGE_SCHEME, Average, AverageMember, MIN_RELATIVE_WEIGHT, SE_FLOOR, relative_weights,
+    se_floor,
 };
 use crate::{EPrior, Error, Fit, FitOptions, Form, Observation, Result, fit};
 use serde::{Deserialize, Serialize};
@@ -82,7 +86,16 @@ impl Candidate {
                 "candidate `{name}`: form {form} has no exponents to tie"
             )));
         }
-        let mut options = FitOptions { form, tie_exponents: tied, bootstrap: 0, ..base.clone() };
+        // Scored without a bootstrap, and calibrated (when asked) by the selection itself
+        // ([`SelectOptions::calibrate_intervals`]), so that a calibration that cannot be made
+        // on a split's rows does not fail the candidate's fit.
+        let mut options = FitOptions {
+            form,
+            tie_exponents: tied,
+            bootstrap: 0,
+            calibrate_intervals: false,
+            ..base.clone()
+        };
         if let Some(p) = prior {
             options = p
                 .apply(&options)
@@ -140,6 +153,11 @@ pub struct SelectOptions {
     /// Also average every scored candidate by its held-out weight ([`Selection::average`]).
     #[serde(default)]
     pub average: bool,
+    /// Score the held-out coverage of each candidate with the interval users will get from
+    /// `--calibrate-intervals`: each held-in refit calibrated on its own held-in rows
+    /// ([`crate::calibrate`]). The fit returned is not calibrated; the caller calibrates it.
+    #[serde(default)]
+    pub calibrate_intervals: bool,
 }
 
 /// One candidate's held-out record.
@@ -153,8 +171,18 @@ pub struct CandidateScore {
     pub worst_rel_err: Option<f64>,
     /// Held-out runs scored.
     pub n_heldout: usize,
-    /// Held-out runs inside the fit's 95% prediction interval (when it had one).
+    /// Held-out runs inside the fit's 95% prediction interval (when it had one); with
+    /// [`SelectOptions::calibrate_intervals`], the calibrated interval of each held-in refit
+    /// (`None` when a split's refit could not be calibrated: see `calibration_error`).
     pub inside_interval: Option<usize>,
+    /// With [`SelectOptions::calibrate_intervals`]: the held-out runs inside the refits'
+    /// in-sample 95% interval, before widening, to compare with `inside_interval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside_in_sample_interval: Option<usize>,
+    /// With [`SelectOptions::calibrate_intervals`]: why a held-in refit's interval could not
+    /// be calibrated (too few model sizes held in), if one could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_error: Option<String>,
     /// Why the candidate could not be scored, if it could not.
     pub error: Option<String>,
     /// Free parameters of the candidate's fit.
@@ -190,6 +218,11 @@ pub struct Selection {
     pub decision: String,
     /// Every candidate's score, in the order given.
     pub candidates: Vec<CandidateScore>,
+    /// The smallest standard error a margin was measured against: 1% of the best mean
+    /// held-out error (a candidate is within the noise when its margin is at most
+    /// max(`margin_se`, this)). Selections saved before it load without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se_floor: Option<f64>,
     /// With [`SelectOptions::average`]: the averaged law (weights and members' fits), which
     /// `predict` uses instead of the chosen fit. Selections saved before it load without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,8 +246,8 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         SelectRule::RollingOrigin => rolling_splits(obs)?,
     };
     let mut scores: Vec<CandidateScore> =
-        opts.candidates.iter().map(|c| score(c, &splits)).collect();
-    let (chosen, decision) = decide(&mut scores)?;
+        opts.candidates.iter().map(|c| score(c, &splits, opts.calibrate_intervals)).collect();
+    let (chosen, decision, floor) = decide(&mut scores)?;
     let chosen_index = chosen;
     let chosen = &opts.candidates[chosen];
     let mut f = fit(obs, &chosen.options)?;
@@ -233,6 +266,7 @@ pub fn select(obs: &[Observation], opts: &SelectOptions) -> Result<Fit> {
         chosen: chosen.name.clone(),
         decision,
         candidates: scores,
+        se_floor: Some(floor),
         average,
     });
     Ok(f)
@@ -271,8 +305,9 @@ fn average(
 }
 
 /// The one-standard-error decision (see the module docs): fills each score's margin, its
-/// standard error and `within_noise`, and returns the chosen index and why.
-fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
+/// standard error and `within_noise`, and returns the chosen index, why, and the floor the
+/// standard errors were held to.
+fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String, f64)> {
     let best = scores
         .iter()
         .enumerate()
@@ -282,6 +317,7 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         .0;
     let best_errors = scores[best].errors.clone();
     let best_mean = scores[best].mean_rel_err.unwrap_or(f64::NAN);
+    let floor = se_floor(scores);
     for s in scores.iter_mut() {
         let Some(mean) = s.mean_rel_err else { continue };
         s.margin = Some(mean - best_mean);
@@ -294,7 +330,7 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
             0.0
         };
         s.margin_se = Some(se);
-        s.within_noise = mean - best_mean <= se;
+        s.within_noise = mean - best_mean <= se.max(floor);
     }
     let chosen = (0..scores.len())
         .filter(|&i| scores[i].within_noise)
@@ -308,6 +344,19 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         })
         .unwrap_or(best);
     let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    // Where the floor, not the measured standard error, set the noise a margin was judged by,
+    // the sentence says so.
+    let floored = |s: &CandidateScore| {
+        if s.margin_se.is_some_and(|se| se < floor) {
+            format!(
+                " (standard error floored at {:.0}% of the best mean error, {})",
+                100.0 * SE_FLOOR,
+                pct(floor)
+            )
+        } else {
+            String::new()
+        }
+    };
     let c = &scores[chosen];
     let decision = if chosen == best {
         let runner_up = scores
@@ -318,12 +367,13 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         match runner_up {
             Some((_, r)) => format!(
                 "{}: the lowest mean held-out error ({}); the next, {}, is worse by {} ± {} \
-                 (one standard error){}",
+                 (one standard error){}{}",
                 c.name,
                 pct(best_mean),
                 r.name,
                 pct(r.margin.unwrap()),
                 pct(r.margin_se.unwrap_or(0.0)),
+                floored(r),
                 match (r.within_noise, r.free_params > c.free_params) {
                     (true, true) => ", within the noise but with more free parameters",
                     // An `-eprior` form with E bounded has as many as the free one.
@@ -335,17 +385,18 @@ fn decide(scores: &mut [CandidateScore]) -> Result<(usize, String)> {
         }
     } else {
         format!(
-            "{}: within one standard error of the best, {} ({} worse ± {}), with {} free \
+            "{}: within one standard error of the best, {} ({} worse ± {}{}), with {} free \
              parameters instead of {}",
             c.name,
             scores[best].name,
             pct(c.margin.unwrap_or(0.0)),
             pct(c.margin_se.unwrap_or(0.0)),
+            floored(c),
             c.free_params,
             scores[best].free_params
         )
     };
-    Ok((chosen, decision))
+    Ok((chosen, decision, floor))
 }
 
 pub(crate) struct Split {
@@ -436,13 +487,17 @@ fn rolling_splits(obs: &[Observation]) -> Result<Vec<Split>> {
     Ok(out)
 }
 
-fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
+/// Fits `c` on each split's held-in runs and scores it on the held-out ones; with `calibrate`
+/// each refit's interval is first calibrated on its own held-in rows.
+fn score(c: &Candidate, splits: &[Split], calibrate: bool) -> CandidateScore {
     let mut s = CandidateScore {
         name: c.name.clone(),
         mean_rel_err: None,
         worst_rel_err: None,
         n_heldout: 0,
         inside_interval: None,
+        inside_in_sample_interval: None,
+        calibration_error: None,
         error: None,
         free_params: c.options.layout().map(|l| l.n_free()).unwrap_or(0),
         margin: None,
@@ -450,30 +505,83 @@ fn score(c: &Candidate, splits: &[Split]) -> CandidateScore {
         within_noise: false,
         errors: Vec::new(),
     };
-    let (mut worst, mut inside, mut with_iv) = (0.0f64, 0, false);
+    let (mut worst, mut inside, mut inside_in_sample, mut with_iv) = (0.0f64, 0, 0, false);
     for sp in splits {
-        let f = match fit(&sp.train, &c.options) {
+        let mut f = match fit(&sp.train, &c.options) {
             Ok(f) => f,
             Err(e) => {
                 s.error = Some(e.to_string());
                 return s;
             }
         };
+        if calibrate {
+            match crate::calibrate(&f, &sp.train) {
+                Ok(cal) => f.calibration = Some(cal),
+                Err(e) => s.calibration_error = Some(e.to_string()),
+            }
+        }
         let held = crate::evaluate_holdout(&f, &sp.test);
         let errs: Vec<f64> = held.iter().map(|h| h.rel_err.abs()).collect();
         worst = errs.iter().copied().fold(worst, f64::max);
         s.errors.extend(&errs);
         s.n_heldout += held.len();
+        let inside_of =
+            |iv: Option<[f64; 2]>, y: f64| iv.is_some_and(|[lo, hi]| lo <= y && y <= hi);
         for h in &held {
-            if let Some([lo, hi]) = h.interval {
-                with_iv = true;
-                inside += usize::from(lo <= h.actual && h.actual <= hi);
-            }
+            with_iv |= h.interval.is_some();
+            inside += usize::from(inside_of(h.interval, h.actual));
+            // Uncalibrated, the reported interval is the in-sample one.
+            let in_sample = if f.calibration.is_some() { h.in_sample_interval } else { h.interval };
+            inside_in_sample += usize::from(inside_of(in_sample, h.actual));
         }
     }
     // Pooled over every held-out run of every split: the unit the paired comparison uses.
     s.mean_rel_err = Some(s.errors.iter().sum::<f64>() / s.errors.len().max(1) as f64);
     s.worst_rel_err = Some(worst);
-    s.inside_interval = with_iv.then_some(inside);
+    // A count mixing calibrated and in-sample intervals would be neither: none when a split's
+    // refit could not be calibrated.
+    s.inside_interval = (with_iv && s.calibration_error.is_none()).then_some(inside);
+    s.inside_in_sample_interval = (with_iv && calibrate).then_some(inside_in_sample);
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(name: &str, free_params: usize, errors: Vec<f64>) -> CandidateScore {
+        CandidateScore {
+            name: name.into(),
+            mean_rel_err: Some(errors.iter().sum::<f64>() / errors.len() as f64),
+            worst_rel_err: errors.iter().copied().reduce(f64::max),
+            n_heldout: errors.len(),
+            inside_interval: None,
+            inside_in_sample_interval: None,
+            calibration_error: None,
+            error: None,
+            free_params,
+            margin: None,
+            margin_se: None,
+            within_noise: false,
+            errors,
+        }
+    }
+
+    #[test]
+    fn a_hair_of_mean_error_does_not_decide() {
+        // Two candidates reaching nearly the same law: the simpler one's error is the other's
+        // plus 1e-7 on every run, so the paired differences are constant and their standard
+        // error is 0 (to rounding). Measured against 0 the margin of 1e-7 is "distinguishably
+        // worse" and the five-parameter form would win; against the floor, 1% of the best mean
+        // error (0.01 × 0.0125 = 1.25e-4), it is noise and the four-parameter form wins.
+        let base = vec![0.01, 0.02, 0.005, 0.015];
+        let simpler = base.iter().map(|e| e + 1e-7).collect();
+        let mut scores = vec![scored("free", 5, base), scored("tied", 4, simpler)];
+        let (chosen, decision, floor) = decide(&mut scores).unwrap();
+        assert!((floor - 1.25e-4).abs() < 1e-12, "{floor}");
+        assert!(scores[1].margin_se.unwrap() < 1e-12, "{:?}", scores[1].margin_se);
+        assert!(scores[1].within_noise);
+        assert_eq!(chosen, 1, "{decision}");
+        assert!(decision.contains("floored at 1% of the best mean error, 0.01%"), "{decision}");
+    }
 }

@@ -19,8 +19,13 @@ fn averaged(seed: u64) -> (Vec<Observation>, Fit) {
         .iter()
         .map(|n| Candidate::parse_with_prior(n, &base(), Some(&prior)).unwrap())
         .collect();
-    let o =
-        SelectOptions { candidates, rule: SelectRule::LargestSizes, quantile: 0.8, average: true };
+    let o = SelectOptions {
+        candidates,
+        rule: SelectRule::LargestSizes,
+        quantile: 0.8,
+        average: true,
+        calibrate_intervals: false,
+    };
     let obs = small_models(seed);
     let f = select(&obs, &o).unwrap();
     (obs, f)

@@ -86,8 +86,13 @@ fn selection_chooses_the_e_prior_or_finds_it_within_the_noise() {
     assert!(
         candidates[2].options.bounds.contains_key("E") && candidates[0].options.bounds.is_empty()
     );
-    let o =
-        SelectOptions { candidates, rule: SelectRule::LargestSizes, quantile: 0.8, average: false };
+    let o = SelectOptions {
+        candidates,
+        rule: SelectRule::LargestSizes,
+        quantile: 0.8,
+        average: false,
+        calibrate_intervals: false,
+    };
     for seed in 1..=6 {
         let f = select(&small_models(seed), &o).unwrap();
         let s = f.selection.unwrap();

@@ -5,7 +5,8 @@
 
 use isoflop_law::synthetic::{HOFFMANN, Sweep, chinchilla_loss};
 use isoflop_law::{
-    Fit, FitOptions, Observation, calibrate, evaluate_holdout, fit, holdout_coverage,
+    Candidate, Fit, FitOptions, Observation, SelectOptions, SelectRule, calibrate,
+    evaluate_holdout, fit, holdout_coverage, select,
 };
 
 /// 88 runs over 5 decades of compute, 1% noise, the three smallest runs 4% above trend
@@ -137,4 +138,42 @@ fn calibration_needs_sizes_to_hold_out() {
     assert!(e.contains("interval calibration: 3 distinct model sizes"), "{e}");
     let e = fit(&obs, &FitOptions { grid_stride: 9, ..calibrated() }).unwrap_err().to_string();
     assert!(e.contains("interval calibration: 3 distinct model sizes"), "{e}");
+}
+
+#[test]
+fn select_scores_candidates_with_the_calibrated_interval() {
+    // `fit --select --calibrate-intervals`: each candidate's held-out coverage is counted with
+    // its held-in refit calibrated on its own held-in rows, the interval users will get. On
+    // sweeps whose small runs are off trend the in-sample interval misses larger runs (as
+    // above), so the calibrated count is higher; the in-sample count is kept beside it and
+    // equals what an uncalibrated selection reports.
+    let base = FitOptions { grid_stride: 5, ..FitOptions::default() };
+    let opts = |calibrate_intervals| SelectOptions {
+        candidates: Candidate::defaults(&base),
+        rule: SelectRule::LargestSizes,
+        quantile: 0.8,
+        average: false,
+        calibrate_intervals,
+    };
+    let (mut cal_total, mut plain_total) = (0, 0);
+    for seed in 1..=2 {
+        let obs = sweep(seed);
+        let plain = select(&obs, &opts(false)).unwrap();
+        let cal = select(&obs, &opts(true)).unwrap();
+        assert!(cal.calibration.is_none(), "the caller calibrates the fit it saves");
+        let (p, c) = (plain.selection.unwrap(), cal.selection.unwrap());
+        assert_eq!(p.chosen, c.chosen, "intervals do not change the choice");
+        for (p, c) in p.candidates.iter().zip(&c.candidates) {
+            eprintln!(
+                "seed {seed} {}: {:?} in-sample, {:?} calibrated of {}",
+                c.name, c.inside_in_sample_interval, c.inside_interval, c.n_heldout
+            );
+            assert!(p.inside_in_sample_interval.is_none() && c.calibration_error.is_none());
+            assert_eq!(c.inside_in_sample_interval, p.inside_interval, "{}", c.name);
+            let (c, p) = (c.inside_interval.unwrap(), p.inside_interval.unwrap());
+            assert!(c >= p, "the calibrated interval holds the in-sample one");
+            (cal_total, plain_total) = (cal_total + c, plain_total + p);
+        }
+    }
+    assert!(cal_total > plain_total, "calibrated {cal_total} vs in-sample {plain_total}");
 }

@@ -83,3 +83,50 @@ fn forms_without_n_and_d_are_refused_and_kaplan_nd_plans_numerically() {
     let loss = |n: f64| nd.predict(n, 1e21 / (6.0 * n));
     assert!(loss(p.n_opt * 1.01) >= p.loss && loss(p.n_opt * 0.99) >= p.loss);
 }
+
+#[test]
+fn a_model_average_plans_with_its_weighted_mean_loss() {
+    use isoflop_law::{AVERAGE_SCHEME, Average, AverageMember};
+    // Two laws that part at large budgets: Hoffmann's (α = 0.34, β = 0.28) and one with β =
+    // 0.34, each fitted (with a bootstrap) on its own noise-free sweep.
+    let law = |beta: f64| move |n: f64, d: f64| 1.69 + 406.4 / n.powf(0.34) + 410.7 / d.powf(beta);
+    let opts = FitOptions { grid_stride: 9, bootstrap: 10, seed: 1, ..FitOptions::default() };
+    let a = fit(&small_sweep().observe(law(0.28)), &opts).unwrap();
+    let b = fit(&small_sweep().observe(law(0.34)), &opts).unwrap();
+    let member = |name: &str, weight: f64, fit: &Fit| AverageMember {
+        name: name.into(),
+        weight,
+        z: 0.0,
+        fit: fit.clone(),
+    };
+    let avg = Average {
+        scheme: AVERAGE_SCHEME.into(),
+        members: vec![member("a", 0.7, &a), member("b", 0.3, &b)],
+    };
+    let c = 1e24;
+    let p = plan::compute_optimal_average(&avg, c).unwrap();
+    assert_eq!(p.method, "average");
+    let (pa, pb) = (plan::compute_optimal(&a, c).unwrap(), plan::compute_optimal(&b, c).unwrap());
+    // The average's optimum lies between its members' and minimises the weighted mean: no N
+    // on a grid of 1e-3 nats along C = 6ND does better.
+    let (lo, hi) = (pa.n_opt.min(pb.n_opt), pa.n_opt.max(pb.n_opt));
+    assert!(lo < p.n_opt && p.n_opt < hi, "{} not in [{lo}, {hi}]", p.n_opt);
+    let mean = |n: f64| avg.predict(n, c / (6.0 * n));
+    close("loss", p.loss, mean(p.n_opt), 1e-12);
+    for k in -2000..=2000 {
+        let n = p.n_opt * (1e-3 * f64::from(k)).exp();
+        assert!(mean(n) >= p.loss - 1e-12, "N = {n} beats N_opt = {}", p.n_opt);
+    }
+    let members = p.average.as_ref().unwrap();
+    close("member a's own N_opt", members[0].n_opt, pa.n_opt, 1e-12);
+    assert!(p.n_opt_interval.is_some_and(|[l, h]| l <= lo * 1.01 && h >= hi * 0.99));
+    // A target loss inverts the budget; a size, the same budget.
+    let t = plan::for_target_loss_average(&avg, p.loss).unwrap();
+    close("compute for the plan's loss", t.compute, c, 1e-6);
+    let s = plan::for_params_average(&avg, p.n_opt).unwrap();
+    close("compute at which N_opt is optimal", s.compute, c, 1e-6);
+    // One member of weight 1 plans as its fit's closed form does, to the precision of a
+    // search on a surface this flat at its minimum (as `numeric_check`, within 1e-6).
+    let one = Average { scheme: AVERAGE_SCHEME.into(), members: vec![member("a", 1.0, &a)] };
+    close("N_opt", plan::compute_optimal_average(&one, c).unwrap().n_opt, pa.n_opt, 1e-6);
+}

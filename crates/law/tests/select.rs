@@ -25,6 +25,7 @@ fn opts() -> SelectOptions {
         rule: SelectRule::LargestSizes,
         quantile: 0.8,
         average: false,
+        calibrate_intervals: false,
     }
 }
 
@@ -93,8 +94,13 @@ fn a_win_within_the_noise_goes_to_the_simpler_form() {
         Candidate::parse("chinchilla", &base).unwrap(),
         Candidate::parse("chinchilla-tied", &base).unwrap(),
     ];
-    let o =
-        SelectOptions { candidates, rule: SelectRule::LargestSizes, quantile: 0.8, average: false };
+    let o = SelectOptions {
+        candidates,
+        rule: SelectRule::LargestSizes,
+        quantile: 0.8,
+        average: false,
+        calibrate_intervals: false,
+    };
     let mut flexible_won = 0;
     for seed in 10..16 {
         let obs = sweep(|n, d| chinchilla_loss(&[1.8, 500.0, 1500.0, 0.33, 0.33], n, d), seed);

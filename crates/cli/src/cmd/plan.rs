@@ -3,6 +3,9 @@
 //! budget at which a given N is optimal, or the smaller, longer-trained model that minimises
 //! training plus inference FLOPs (Sardana et al. 2023); from a downstream law (`fit
 //! --downstream`), the least compute whose compute-optimal model reaches a target accuracy.
+//! A fit made with `--select --select-average` plans a budget, a target loss or a size with
+//! the averaged law's weighted-mean loss, as `predict` predicts with it; the inference-aware
+//! and memory plans use the chosen form and say so.
 
 use crate::format::num;
 use crate::output::print_json;
@@ -105,6 +108,17 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     }
     let fit = load_fit(&args.fit)?;
     let ctx = || format!("planning with {}", args.fit.display());
+    let average = fit.selection.as_ref().and_then(|s| s.average.as_ref());
+    // The inference-aware and memory plans search the chosen form's surface only.
+    let chosen_only = |what: &str| {
+        if average.is_some() && !json {
+            println!(
+                "{} holds a model average; {what} plans with the chosen form, {}",
+                args.fit.display(),
+                fit.form
+            );
+        }
+    };
     if let Some(b) = &args.memory_budget {
         use super::plan_memory as pm;
         let deltas = match &args.compression_fit {
@@ -112,6 +126,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
             None => Vec::new(),
         };
         let budget = pm::parse_bytes(b)?;
+        chosen_only("--memory-budget");
         let p = pm::memory_plan(&fit, pm::compute(args.compute.as_deref())?, budget, &deltas)
             .with_context(ctx)?;
         if json {
@@ -122,6 +137,7 @@ pub fn run(args: Args, json: bool) -> Result<()> {
     }
     if let Some(t) = &args.inference_tokens {
         let t = parse_quantity("--inference-tokens", t)?;
+        chosen_only("--inference-tokens");
         let p = match (&args.compute, args.target_loss) {
             (Some(c), _) => plan::inference_aware(&fit, parse_quantity("--compute", c)?, t),
             (None, Some(l)) => plan::inference_aware_for_loss(&fit, l, t),
@@ -155,20 +171,36 @@ pub fn run(args: Args, json: bool) -> Result<()> {
         return Ok(());
     }
     let p = if let Some(l) = args.target_loss {
-        plan::for_target_loss(&fit, l).with_context(ctx)?
+        match average {
+            Some(a) => plan::for_target_loss_average(a, l),
+            None => plan::for_target_loss(&fit, l),
+        }
     } else if let Some(n) = &args.params {
-        plan::for_params(&fit, parse_quantity("--params", n)?).with_context(ctx)?
+        let n = parse_quantity("--params", n)?;
+        match average {
+            Some(a) => plan::for_params_average(a, n),
+            None => plan::for_params(&fit, n),
+        }
     } else {
         let c = args
             .compute
             .as_deref()
             .context("one of --compute, --target-loss, --params is required")?;
-        plan::compute_optimal(&fit, parse_quantity("--compute", c)?).with_context(ctx)?
-    };
+        let c = parse_quantity("--compute", c)?;
+        match average {
+            Some(a) => plan::compute_optimal_average(a, c),
+            None => plan::compute_optimal(&fit, c),
+        }
+    }
+    .with_context(ctx)?;
     if json {
         return print_json(&p);
     }
-    print_plan(&format!("{} plan from {}", fit.form, args.fit.display()), &p);
+    let title = match average {
+        Some(_) => format!("model average plan from {}", args.fit.display()),
+        None => format!("{} plan from {}", fit.form, args.fit.display()),
+    };
+    print_plan(&title, &p);
     Ok(())
 }
 
@@ -187,5 +219,17 @@ fn print_plan(title: &str, p: &Plan) {
             println!("  method            {} (numeric search agrees to {:.1e})", p.method, c)
         }
         None => println!("  method            {}", p.method),
+    }
+    if let Some(members) = &p.average {
+        println!("  weighted mean of the candidates' losses (intervals: mixture of their draws)");
+        for m in members {
+            println!(
+                "    {:<24} weight {:.3}  own N_opt {}  loss here {:.4}",
+                m.name,
+                m.weight,
+                num(m.n_opt),
+                m.loss
+            );
+        }
     }
 }

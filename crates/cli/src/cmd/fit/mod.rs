@@ -247,6 +247,7 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         rule,
         quantile: args.select_quantile,
         average: args.select_average,
+        calibrate_intervals: args.calibrate_intervals,
     };
     let mut f = select(obs, &sel)
         .with_context(|| format!("selecting a form for {}", args.data.display()))?;
@@ -310,7 +311,13 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
     for c in &s.candidates {
         let pct =
             |v: Option<f64>| v.map(|x| format!("{:.3}%", 100.0 * x)).unwrap_or_else(|| "-".into());
-        let inside = c.inside_interval.map(|k| k.to_string()).unwrap_or_else(|| "-".into());
+        // Calibrated: the calibrated count, then the in-sample one in parentheses.
+        let inside = match (c.inside_interval, c.inside_in_sample_interval) {
+            (Some(k), Some(r)) => format!("{k} ({r})"),
+            (Some(k), None) => k.to_string(),
+            (None, Some(r)) => format!("- ({r})"),
+            (None, None) => "-".into(),
+        };
         let mark = if c.name == s.chosen { " <- chosen" } else { "" };
         let margin = match (c.margin, c.margin_se) {
             (Some(m), Some(se)) => format!("{:.2}% ± {:.2}%", 100.0 * m, 100.0 * se),
@@ -332,6 +339,15 @@ fn run_select(args: &Args, obs: &[Observation], base: FitOptions, json: bool) ->
         if let Some(e) = &c.error {
             println!("    failed: {e}");
         }
+        if let Some(e) = &c.calibration_error {
+            println!("    interval not calibrated: {e}");
+        }
+    }
+    if args.calibrate_intervals {
+        println!(
+            "  inside: held-out runs inside the 95% prediction interval of the held-in refit, \
+             calibrated on\n  its own held-in rows (in parentheses: the in-sample interval)"
+        );
     }
     println!("chose {}; refitted on all {} runs", s.decision, f.n_rows);
     if let Some(a) = &s.average {
