@@ -27,7 +27,8 @@ const QUICK_SPEC: &str = include_str!("../../../../configs/cpu-quick.toml");
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The smoke-test sweep (configs/cpu-quick.toml, about a minute on 2 cores) instead of
-    /// the full demo (configs/cpu-demo.toml, about 15 runs over 3 IsoFLOP budgets).
+    /// the full demo (configs/cpu-demo.toml: 25 IsoFLOP points over 5 budgets, measured as
+    /// WSD cooldown branches from 7 trunks).
     #[arg(long)]
     pub quick: bool,
     /// Another sweep spec instead of the built-in ones.
