@@ -276,8 +276,20 @@ pub fn fit_with_progress(
             Error::InvalidFit { message, .. } => message,
             other => other.to_string(),
         };
+        // A derived value is usually not finite because an exponent went to or below 0 (the
+        // compute-optimal split raises a negative ratio to a fractional power): say which.
+        let negative: Vec<String> = fit
+            .params
+            .iter()
+            .filter(|(k, v)| (k.starts_with("alpha") || k.starts_with("beta")) && **v <= 0.0)
+            .map(|(k, v)| format!("`{k}` = {v:.4} ≤ 0, so the loss would not fall as it grows"))
+            .collect();
+        let negative = match negative.is_empty() {
+            true => String::new(),
+            false => format!("; {}: bound it above 0", negative.join(", ")),
+        };
         return Err(Error::FitFailed(format!(
-            "form {} fitted to {} rows gives an unusable law ({e}){why}",
+            "form {} fitted to {} rows gives an unusable law ({e}){negative}{why}",
             opts.form,
             obs.len()
         )));

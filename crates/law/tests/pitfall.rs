@@ -66,3 +66,15 @@ fn summed_huber_reaches_the_optimum_from_hoffmanns_values_and_averaged_does_not(
         averaged.params["beta"]
     );
 }
+
+/// Loss that grows with N at fixed D has no Chinchilla law with α > 0: the fit's best α is
+/// negative, the compute-optimal split is not a number, and the error names the exponent
+/// rather than only the derived value it broke (seen on Porian et al.'s OWT2 tuned sweep).
+#[test]
+fn a_negative_exponent_is_named_in_the_error() {
+    let obs = Sweep::log_even(1e15, 1e18, 6, 8)
+        .observe(|n, d| 1.5 + 0.02 * n.powf(0.15) + 400.0 / d.powf(0.3));
+    let err = fit(&obs, &FitOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("unusable law"), "{err}");
+    assert!(err.contains("`alpha` = -") && err.contains("bound it above 0"), "{err}");
+}
