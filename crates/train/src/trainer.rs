@@ -188,6 +188,18 @@ struct LoopState {
     train_seconds: f64,
 }
 
+/// The checkpoint in `dir` and its loop state (a resume's own, or a trunk's snapshot), or
+/// `None` where there is none; a state that does not parse is an error naming the file.
+fn load_checkpoint(dir: &std::path::Path) -> Result<Option<(Checkpoint, LoopState)>> {
+    let Some(mut ck) = Checkpoint::load(dir)? else { return Ok(None) };
+    let state =
+        serde_json::from_value(std::mem::take(&mut ck.state)).map_err(|e| Error::Checkpoint {
+            path: crate::checkpoint::checkpoint_path(dir),
+            message: format!("unreadable state: {e}"),
+        })?;
+    Ok(Some((ck, state)))
+}
+
 /// Fills `inputs`/`targets` with step `step`'s batch.
 fn sample_batch(
     split: &TokenSplit,
@@ -326,11 +338,8 @@ pub fn train(
     };
     if cfg.resume {
         let dir = cfg.checkpoint_dir.as_ref().expect("validated: resume has a directory");
-        if let Some(ck) = Checkpoint::load(dir)? {
+        if let Some((ck, saved)) = load_checkpoint(dir)? {
             let path = crate::checkpoint::checkpoint_path(dir);
-            let saved: LoopState = serde_json::from_value(ck.state).map_err(|e| {
-                Error::Checkpoint { path: path.clone(), message: format!("unreadable state: {e}") }
-            })?;
             cfg.resumable_from(&saved.config).map_err(|diff| Error::Checkpoint {
                 path: path.clone(),
                 message: format!("was written by a different run ({diff})"),
@@ -342,12 +351,9 @@ pub fn train(
             // A cooldown branch, first started: its trunk's snapshot at the branch point is where
             // it begins (weights, AdamW moments, step, data position and the curve so far).
             let path = crate::checkpoint::checkpoint_path(from);
-            let ck = Checkpoint::load(from)?.ok_or_else(|| Error::Checkpoint {
+            let (ck, saved) = load_checkpoint(from)?.ok_or_else(|| Error::Checkpoint {
                 path: path.clone(),
                 message: "the trunk's snapshot to branch from is missing".into(),
-            })?;
-            let saved: LoopState = serde_json::from_value(ck.state).map_err(|e| {
-                Error::Checkpoint { path: path.clone(), message: format!("unreadable state: {e}") }
             })?;
             cfg.branchable_from(&saved.config).map_err(|diff| Error::Checkpoint {
                 path: path.clone(),
