@@ -82,11 +82,13 @@ fn a_bad_cooldown_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     corpus(&dir.join("corpus.txt"));
-    for bad in ["1.5", "0", "-0.2"] {
-        spec(
-            dir,
-            &format!("kind = \"wsd\"\nparams = [2e4]\ntokens_per_param = [2, 4]\ncooldown = {bad}"),
-        );
+    for (bad, design) in ["1.5", "0", "-0.2"].into_iter().flat_map(|b| {
+        [
+            (b, "kind = \"wsd\"\nparams = [2e4]\ntokens_per_param = [2, 4]"),
+            (b, "kind = \"isoflop\"\nbudgets = [4e9]\nsizes = 3"),
+        ]
+    }) {
+        spec(dir, &format!("{design}\ncooldown = {bad}"));
         fails(
             &cmd(dir, &["sweep", "plan", "s.toml", "--no-calibrate"]).output().unwrap(),
             "design.cooldown",

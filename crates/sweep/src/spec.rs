@@ -602,16 +602,18 @@ impl SweepSpec {
             }
             Ok(())
         };
+        // One check of the cooldown for both designs that branch (`kind = "wsd"`, and an
+        // IsoFLOP design with a cooldown).
+        if let Some(c) = self.design.cooldown()
+            && !(c > 0.0 && c < 1.0)
+        {
+            return Err(format!(
+                "design.cooldown = {c}: the share of a branch spent decaying must lie strictly \
+                 between 0 and 1 (Hägele et al. 2024 use 0.1 to 0.2)"
+            ));
+        }
         match &self.design {
-            Design::Isoflop { budgets, sizes, tokens_per_param, span, cooldown } => {
-                if let Some(c) = cooldown
-                    && !(*c > 0.0 && *c < 1.0)
-                {
-                    return Err(format!(
-                        "design.cooldown = {c}: the share of a point spent decaying must lie \
-                         strictly between 0 and 1 (Hägele et al. 2024 use 0.1 to 0.2)"
-                    ));
-                }
+            Design::Isoflop { budgets, sizes, tokens_per_param, span, .. } => {
                 if budgets.is_empty() {
                     return Err("design.budgets is empty: give at least one compute budget".into());
                 }
@@ -638,12 +640,6 @@ impl SweepSpec {
                          smallest to show an IsoFLOP minimum"
                     ));
                 }
-            }
-            Design::Wsd { cooldown, .. } if !(*cooldown > 0.0 && *cooldown < 1.0) => {
-                return Err(format!(
-                    "design.cooldown = {cooldown}: the share of a branch spent decaying must lie \
-                     strictly between 0 and 1 (Hägele et al. 2024 use 0.1 to 0.2)"
-                ));
             }
             Design::Grid { params, tokens_per_param }
             | Design::Wsd { params, tokens_per_param, .. } => {
